@@ -1,0 +1,51 @@
+# Two commands a newcomer needs: `make check` (the main job) and `make test`.
+# Both bootstrap uv and the locked environment on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Never let uv try to download an interpreter: .python-version selects a local 3.12.
+export UV_PYTHON_DOWNLOADS := never
+# Use uv from PATH if there is one, else a private copy installed with pip.
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+SYNCED := .venv/.synced
+RUN := $(UV) run --locked --no-sync
+
+.PHONY: help check test lint fmt bench mock clean
+
+help:
+	@echo "make check   run the whole harness against the embedded mock and print a scorecard"
+	@echo "make test    lint (ruff, mypy) and run the test suite"
+	@echo "make bench   run the benchmarks in bench/ and print their tables"
+	@echo "make mock    start the mock on 127.0.0.1:8080 (Ctrl-C stops it)"
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.8"
+
+$(SYNCED): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked
+	@touch $@
+
+check: $(SYNCED)
+	$(RUN) harness check
+
+test: lint
+	$(RUN) pytest
+
+lint: $(SYNCED)
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+fmt: $(SYNCED)
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+bench: $(SYNCED)
+	$(RUN) python -m bench
+
+mock: $(SYNCED)
+	$(RUN) harness mock
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache reports

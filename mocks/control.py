@@ -1,0 +1,175 @@
+"""The control API under /__harness/: reset, journal, clock, tokens, config.
+
+It shares the port with the API but is never part of the contract, and its
+calls are not journaled. Bad input gets a 400 problem with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from mitmproxy import http
+from pydantic import ValidationError
+
+from mocks.notes import note
+from mocks.problems import ProblemError
+from mocks.routing import Router
+from mocks.settings import MockSettings, Settings
+from mocks.state import MockState
+from mocks.wire import empty_response, json_response, path_only, request_body
+
+CONTROL_PREFIX = "/__harness"
+VERSION = "0.1.0"
+
+Handler = Callable[[http.HTTPFlow, dict[str, str]], http.Response]
+
+
+def _json(payload: Any, status: int = 200) -> http.Response:
+    return json_response(status, json.dumps(payload).encode(), {"cache-control": "no-store"})
+
+
+def _body_object(flow: http.HTTPFlow) -> dict[str, Any]:
+    raw = request_body(flow)
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise ProblemError(400, "malformed_json", "The body is not valid JSON.") from None
+    if not isinstance(parsed, dict):
+        raise ProblemError(400, "invalid_body", "The body must be a JSON object.")
+    return parsed
+
+
+def _query(flow: http.HTTPFlow) -> dict[str, str]:
+    return dict(parse_qsl(flow.request.path.partition("?")[2]))
+
+
+def _int_query(query: dict[str, str], name: str, default: int | None) -> int | None:
+    if name not in query:
+        return default
+    text = query[name]
+    if not (text.isascii() and text.isdigit()):
+        raise ProblemError(400, "invalid_parameter", f"{name} must be a non-negative integer.")
+    return int(text)
+
+
+class Control:
+    def __init__(self, state: MockState, settings: Settings) -> None:
+        self._state = state
+        self._settings = settings
+        self._startup = MockSettings()
+        self._started_at = time.time()
+        routes: dict[tuple[str, str], Handler] = {
+            ("GET", "/health"): self._health,
+            ("POST", "/reset"): self._reset,
+            ("GET", "/journal"): self._journal,
+            ("DELETE", "/journal"): self._clear_journal,
+            ("GET", "/clock"): self._clock,
+            ("POST", "/clock"): self._advance_clock,
+            ("POST", "/tokens/expire"): self._expire_tokens,
+            ("GET", "/config"): self._get_config,
+            ("PUT", "/config"): self._put_config,
+        }
+        self._handlers = {f"{m} {CONTROL_PREFIX}{p}": h for (m, p), h in routes.items()}
+        self._router = Router(
+            (m, CONTROL_PREFIX + p, f"{m} {CONTROL_PREFIX}{p}") for m, p in routes
+        )
+
+    def running(self) -> None:
+        # `reset` returns the config to what the mock was started with.
+        self._startup = self._settings.current
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        path = path_only(flow)
+        if not (path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")):
+            return
+        note(flow).control = True
+        try:
+            match = self._router.match(flow.request.method, path)
+            flow.response = self._handlers[match.name](flow, _query(flow))
+        except ProblemError as problem:
+            flow.response = problem.to_response()
+
+    def _health(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        journal = self._state.journal
+        return _json(
+            {
+                "status": "ok",
+                "version": VERSION,
+                "seed": self._state.seed,
+                "uptime_s": round(time.time() - self._started_at, 3),
+                "products": len(self._state.store.products),
+                "journal": {
+                    "last_seq": journal.last_seq,
+                    "capacity": journal.capacity,
+                    "counters": dict(journal.counters),
+                },
+            }
+        )
+
+    def _reset(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        self._state.reset()
+        self._settings.apply(self._startup)
+        return _json({"status": "reset", "config": self._startup.model_dump()})
+
+    def _journal(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        since = _int_query(query, "since", 0) or 0
+        limit = _int_query(query, "limit", None)
+        entries, missed = self._state.journal.since(since, limit)
+        return _json(
+            {
+                "entries": [e.to_json() for e in entries],
+                "last_seq": entries[-1].seq if entries else max(since, 0),
+                "missed": missed,
+                "counters": dict(self._state.journal.counters),
+            }
+        )
+
+    def _clear_journal(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        self._state.journal.clear()
+        return empty_response(204)
+
+    def _clock(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        clock = self._state.clock
+        return _json({"now": clock.now(), "offset_s": clock.offset})
+
+    def _advance_clock(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        body = _body_object(flow)
+        unknown = set(body) - {"advance_s"}
+        advance = body.get("advance_s")
+        if unknown or isinstance(advance, bool) or not isinstance(advance, int | float):
+            raise ProblemError(
+                400, "invalid_body", 'Send {"advance_s": <seconds>} and nothing else.'
+            )
+        if not 0 <= advance <= 10 * 365 * 86400:
+            raise ProblemError(400, "invalid_body", "advance_s must be between 0 and ten years.")
+        self._state.clock.advance(float(advance))
+        return self._clock(flow, query)
+
+    def _expire_tokens(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        return _json({"expired_through": self._state.tokens.expire_all()})
+
+    def _get_config(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        return _json(self._settings.current.model_dump())
+
+    def _put_config(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        changes = _body_object(flow)
+        try:
+            updated = self._settings.current.merged(changes)
+        except ValidationError as e:
+            reasons = [
+                f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}"
+                for err in e.errors(include_url=False)
+            ]
+            raise ProblemError(
+                400, "invalid_config", "Invalid config: " + "; ".join(reasons), errors=reasons
+            ) from None
+        self._settings.apply(updated)
+        return _json(self._settings.current.model_dump())

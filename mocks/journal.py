@@ -1,0 +1,162 @@
+"""The request journal: what reached the mock, when, and what it did.
+
+Every API request (control calls excluded) becomes one entry once its
+response is decided, or once it fails without one. Entries live in a ring of
+bounded size; counters keep counting past it, and a reader that fell behind
+is told how many entries it missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mitmproxy import http
+
+from mocks.notes import note
+
+DEFAULT_CAPACITY = 10_000
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    seq: int
+    started_at: float
+    duration_ms: float
+    method: str
+    path: str
+    query: str
+    operation: str | None
+    status: int | None
+    code: str | None
+    error: str | None
+    client: str
+    connection: str
+    token_id: str | None
+    token_state: str | None
+    user_id: str | None
+    session_id: str | None
+    api_key: str
+    idempotency_key: str | None
+    idempotency: str | None
+    nonce: str | None
+    signature: str
+    body_sha256: str
+    effect: dict[str, Any] | None
+    fault: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Journal:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self._entries: deque[JournalEntry] = deque(maxlen=capacity)
+        self._seq = 0
+        self.counters: Counter[str] = Counter()
+
+    @property
+    def capacity(self) -> int:
+        return self._entries.maxlen or 0
+
+    def resize(self, capacity: int) -> None:
+        if capacity != self.capacity:
+            self._entries = deque(self._entries, maxlen=capacity)
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def clear(self) -> None:
+        """Forget entries and counters; sequence numbers keep growing."""
+        self._entries.clear()
+        self.counters.clear()
+
+    def record(self, flow: http.HTTPFlow) -> JournalEntry:
+        n = note(flow)
+        self._seq += 1
+        request = flow.request
+        response = flow.response
+        path, _, query = request.path.partition("?")
+        problem_code = None
+        if response is not None and response.status_code >= 400:
+            problem_code = _problem_code(response)
+        peer = flow.client_conn.peername
+        entry = JournalEntry(
+            seq=self._seq,
+            started_at=request.timestamp_start,
+            duration_ms=round((time.time() - request.timestamp_start) * 1000, 3),
+            method=request.method,
+            path=path,
+            query=query,
+            operation=n.operation,
+            status=response.status_code if response is not None else None,
+            code=problem_code,
+            error=flow.error.msg if flow.error is not None else None,
+            client=f"{peer[0]}:{peer[1]}" if peer else "",
+            connection=flow.client_conn.id,
+            token_id=n.token_id,
+            token_state=n.token_state,
+            user_id=n.user_id,
+            session_id=n.session_id,
+            api_key=n.api_key,
+            idempotency_key=n.idempotency_key,
+            idempotency=n.idempotency,
+            nonce=n.nonce,
+            signature=n.signature,
+            body_sha256=hashlib.sha256(request.raw_content or b"").hexdigest(),
+            effect=n.effect,
+            fault=n.fault,
+        )
+        self._entries.append(entry)
+        self.counters["requests"] += 1
+        if entry.status is None:
+            self.counters["no_response"] += 1
+        else:
+            self.counters[f"status_{entry.status // 100}xx"] += 1
+        if entry.operation:
+            self.counters[f"op_{entry.operation}"] += 1
+        if entry.effect:
+            self.counters[f"effect_{entry.effect['kind']}"] += 1
+        return entry
+
+    def since(self, seq: int, limit: int | None = None) -> tuple[list[JournalEntry], int]:
+        """Entries after `seq` (oldest first), and how many of those were evicted."""
+        oldest = self._entries[0].seq if self._entries else self._seq + 1
+        missed = max(0, oldest - seq - 1) if seq < oldest else 0
+        start = max(0, seq - oldest + 1)
+        entries = [self._entries[i] for i in range(start, len(self._entries))]
+        if limit is not None:
+            entries = entries[:limit]
+        return entries, missed
+
+
+def _problem_code(response: http.Response) -> str | None:
+    body = response.raw_content
+    if not body or len(body) > 65536 or "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
+
+
+class JournalAddon:
+    """Records each non-control flow when its response is sent or it fails."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if not note(flow).control:
+            self.journal.record(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        n = note(flow)
+        if not n.control and flow.response is None:
+            self.journal.record(flow)

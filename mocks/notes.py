@@ -1,0 +1,41 @@
+"""What the addons learn about one request, gathered for its journal entry.
+
+Each addon writes the fields of its concern into the flow's note; the
+journal addon turns the note into an entry once the response is decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mitmproxy import http
+
+METADATA_KEY = "harness"
+
+
+@dataclass
+class RequestNote:
+    operation: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    control: bool = False
+    user_id: str | None = None
+    session_id: str | None = None
+    token_id: str | None = None
+    token_state: str | None = None
+    api_key: str = "off"
+    nonce: str | None = None
+    signature: str = "off"
+    idempotency_key: str | None = None
+    idempotency: str | None = None
+    effect: dict[str, Any] | None = None
+    fault: dict[str, Any] | None = None
+
+
+def note(flow: http.HTTPFlow) -> RequestNote:
+    """The flow's note, created on first use."""
+    found = flow.metadata.get(METADATA_KEY)
+    if found is None:
+        found = flow.metadata[METADATA_KEY] = RequestNote()
+    assert isinstance(found, RequestNote)
+    return found

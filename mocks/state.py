@@ -1,0 +1,43 @@
+"""Everything the mock remembers, in one place with one reset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mocks.clock import VirtualClock
+from mocks.idempotency import IdempotencyStore
+from mocks.journal import Journal
+from mocks.settings import MockSettings
+from mocks.signing import NonceCache
+from mocks.store import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED, Store
+from mocks.tokens import TokenService
+
+
+@dataclass
+class MockState:
+    seed: int = DEFAULT_SEED
+    product_count: int = DEFAULT_PRODUCT_COUNT
+    clock: VirtualClock = field(default_factory=VirtualClock)
+    journal: Journal = field(default_factory=Journal)
+    nonces: NonceCache = field(default_factory=NonceCache)
+
+    def __post_init__(self) -> None:
+        self.store = Store(self.seed, self.product_count)
+        self.tokens = TokenService(self.clock)
+        self.idempotency = IdempotencyStore(self.clock)
+
+    @property
+    def settings(self) -> MockSettings:
+        return self.tokens.settings
+
+    def publish(self, settings: MockSettings) -> None:
+        self.tokens.settings = settings
+
+    def reset(self) -> None:
+        """Back to the seeded start: data, sessions, clock, keys, nonces, journal."""
+        self.clock.reset()
+        self.store.reset()
+        self.tokens.reset()
+        self.idempotency.clear()
+        self.nonces.clear()
+        self.journal.clear()
