@@ -1,0 +1,70 @@
+"""A small client for the mock's control API (`/__harness/`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+CONTROL_PREFIX = "/__harness"
+
+
+class ControlError(RuntimeError):
+    pass
+
+
+class ControlClient:
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url + CONTROL_PREFIX, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise ControlError(f"{method} {CONTROL_PREFIX}{path}: {response.text}")
+        return response.json() if response.content else None
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/health")
+        return result
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def journal(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
+        params: dict[str, int] = {"since": since}
+        if limit is not None:
+            params["limit"] = limit
+        result: dict[str, Any] = self._call("GET", "/journal", params=params)
+        return result
+
+    def entries(self, since: int = 0) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = self.journal(since)["entries"]
+        return entries
+
+    def clear_journal(self) -> None:
+        self._call("DELETE", "/journal")
+
+    def advance_clock(self, seconds: float) -> float:
+        now: float = self._call("POST", "/clock", json={"advance_s": seconds})["now"]
+        return now
+
+    def expire_tokens(self) -> None:
+        self._call("POST", "/tokens/expire")
+
+    def config(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/config")
+        return result
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PUT", "/config", json=changes)
+        return result
