@@ -37,8 +37,8 @@ def _add_mock_parser(commands: Any) -> None:
     mock.add_argument(
         "--products", type=int, default=DEFAULT_PRODUCT_COUNT, help="number of seeded products"
     )
-    mock.add_argument("--access-ttl", type=float, help="access token lifetime, seconds")
-    mock.add_argument("--refresh-ttl", type=float, help="refresh token lifetime, seconds")
+    mock.add_argument("--access-ttl", type=int, help="access token lifetime, seconds")
+    mock.add_argument("--refresh-ttl", type=int, help="refresh token lifetime, seconds")
     mock.add_argument("--api-key", help="require this X-API-Key on every API request")
     mock.add_argument("--signing-secret", help="require request signatures with this secret")
     mock.add_argument(

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 OPTION_PREFIX = "harness_"
 
-Seconds = Annotated[float, Field(gt=0, le=10 * 365 * 86400)]
+# Whole seconds: mitmproxy options have no float type. The virtual clock makes
+# sub-second lifetimes unnecessary in tests.
+Seconds = Annotated[int, Field(gt=0, le=10 * 365 * 86400)]
 
 
 class MockSettings(BaseModel):
@@ -24,9 +26,9 @@ class MockSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    access_ttl_s: Seconds = Field(300.0, description="Lifetime of access tokens, in seconds.")
+    access_ttl_s: Seconds = Field(300, description="Lifetime of access tokens, in seconds.")
     refresh_ttl_s: Seconds = Field(
-        30 * 86400.0, description="Lifetime of refresh tokens, in seconds."
+        30 * 86400, description="Lifetime of refresh tokens, in seconds."
     )
     rotate_refresh_tokens: bool = Field(
         True, description="Issue a new refresh token on every refresh and retire the old one."
@@ -44,7 +46,7 @@ class MockSettings(BaseModel):
         "harness-signing-secret", description="Shared HMAC-SHA256 secret for request signing."
     )
     signature_skew_s: Seconds = Field(
-        300.0, description="Largest accepted distance of X-App-Timestamp from the real clock."
+        300, description="Largest accepted distance of X-App-Timestamp from the real clock."
     )
 
     def merged(self, changes: dict[str, Any]) -> MockSettings:
@@ -57,11 +59,9 @@ def option_name(field: str) -> str:
 
 
 def _option_type(annotation: Any) -> type | Any:
-    # mitmproxy options accept bool, float, str and Optional[str].
-    if annotation is bool:
-        return bool
-    if annotation is float:
-        return float
+    # mitmproxy options accept bool, int, str and Optional[str].
+    if annotation in (bool, int):
+        return annotation
     if annotation == str | None or "None" in str(annotation):
         return str | None
     return str
