@@ -1,27 +1,47 @@
-"""Names each API request's operation, and answers 404/405 for the rest."""
+"""Names each API request's operation; answers 404, 405, and 400 for query
+parameters the operation does not define (a typo like `pagesize` should fail
+loudly in a contract mock, not be ignored)."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from mitmproxy import http
 
-from contracts.operations import API_PREFIX, OPERATIONS
+from contracts.operations import API_PREFIX, BY_ID, OPERATIONS
 from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.routing import Router
-from mocks.wire import path_only
 
 ROUTER = Router((op.method, API_PREFIX + op.path, op.operation_id) for op in OPERATIONS)
+QUERY_NAMES = {op.operation_id: frozenset(q.name for q in op.query) for op in OPERATIONS}
 
 
 class Routing:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
+        path, _, query = flow.request.path.partition("?")
         try:
-            match = ROUTER.match(flow.request.method, path_only(flow))
+            match = ROUTER.match(flow.request.method, path)
+            n = note(flow)
+            n.operation = match.name
+            n.params = match.params
+            _check_query_names(match.name, query)
         except ProblemError as problem:
             flow.response = problem.to_response()
-            return
-        n = note(flow)
-        n.operation = match.name
-        n.params = match.params
+
+
+def _check_query_names(operation: str, query: str) -> None:
+    if not query:
+        return
+    allowed = QUERY_NAMES[operation]
+    for name, _ in parse_qsl(query, keep_blank_values=True):
+        if name not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise ProblemError(
+                400,
+                "invalid_parameter",
+                f"Unknown query parameter {name!r} for {BY_ID[operation].operation_id}; "
+                f"known: {known}.",
+            )
