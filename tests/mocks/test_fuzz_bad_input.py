@@ -33,7 +33,8 @@ def _is_problem(response: Any) -> None:
     assert content_type.startswith("application/problem+json"), response.text
     body = response.json()
     assert body["status"] == response.status_code
-    assert body["code"] and body["title"] and body["detail"] and body["type"]
+    for member in ("type", "title", "detail", "code"):
+        assert body[member], f"problem without {member}: {body}"
 
 
 @pytest.fixture(scope="module")
