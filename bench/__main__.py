@@ -1,0 +1,42 @@
+"""Run every benchmark, or one: `python -m bench [--quick] [--only NAME] [options]`.
+
+Options this runner does not know are passed on to each benchmark's `main`
+(for example `--generator both` for mock_throughput).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from bench import mock_throughput
+
+BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
+    "mock_throughput": mock_throughput.main,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run the harness benchmarks and print their tables.",
+    )
+    parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run only this benchmark")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, passed_on = build_parser().parse_known_args(argv)
+    names = [args.only] if args.only else list(BENCHMARKS)
+    forwarded = [*(["--quick"] if args.quick else []), *passed_on]
+    worst = 0
+    for name in names:
+        print(f"== {name} ==", flush=True)
+        worst = max(worst, BENCHMARKS[name](forwarded))
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

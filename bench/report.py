@@ -1,0 +1,132 @@
+"""The mock_throughput results as a table, verdict lines and a JSON report.
+
+The verdicts compare three targets by key: the mock on the lean master
+against the bare addon on the lean master (the goal: >= 70%), and against the
+mock on mitmdump's default chain (the lean master should beat it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mitmproxy.version
+
+from bench.loadgen import LoadResult, wrk_path
+
+TARGET_SHARE = 0.70
+BARE = "bare-lean"
+MOCK = "mock-lean"
+MOCK_DUMP = "mock-dump"
+
+
+@dataclass(frozen=True)
+class Row:
+    target: str
+    label: str
+    generator: str
+    result: LoadResult
+    rounds: list[float]
+
+
+def share_of_bare(rows: list[Row], row: Row) -> float | None:
+    bare = next((r for r in rows if r.target == BARE and r.generator == row.generator), None)
+    return row.result.rate / bare.result.rate if bare and bare.result.rate else None
+
+
+def table(rows: list[Row]) -> str:
+    header = ["target", "generator", "requests/s", "p50 ms", "p99 ms", "errors", "% of bare (lean)"]
+    lines = [header]
+    for row in rows:
+        share = share_of_bare(rows, row)
+        r = row.result
+        lines.append(
+            [
+                row.label,
+                row.generator,
+                f"{r.rate:,.0f}",
+                f"{r.p50_ms:.2f}",
+                f"{r.p99_ms:.2f}",
+                str(r.errors),
+                f"{share * 100:.0f}%" if share is not None else "-",
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for i, line in enumerate(lines):
+        cells = [
+            c.ljust(w) if j < 2 else c.rjust(w)
+            for j, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        out.append("  ".join(cells))
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def verdicts(rows: list[Row]) -> dict[str, dict[str, float]]:
+    """Per generator: mock/bare share and the lean-over-mitmdump speed-up."""
+    rate = {(r.target, r.generator): r.result.rate for r in rows}
+    found: dict[str, dict[str, float]] = {}
+    for generator in dict.fromkeys(r.generator for r in rows):
+        v = found.setdefault(generator, {})
+        if rate.get((BARE, generator)) and (MOCK, generator) in rate:
+            v["mock_over_bare"] = rate[MOCK, generator] / rate[BARE, generator]
+        if rate.get((MOCK_DUMP, generator)) and (MOCK, generator) in rate:
+            v["lean_over_mitmdump"] = rate[MOCK, generator] / rate[MOCK_DUMP, generator]
+    return found
+
+
+def verdict_lines(found: dict[str, dict[str, float]]) -> list[str]:
+    lines = []
+    for generator, v in found.items():
+        suffix = f"  [{generator}]" if len(found) > 1 else ""
+        if "mock_over_bare" in v:
+            share = v["mock_over_bare"]
+            met = "met" if share >= TARGET_SHARE else "NOT met"
+            lines.append(
+                f"mock/bare = {share * 100:.0f}% (target >= {TARGET_SHARE:.0%}): {met}{suffix}"
+            )
+        if "lean_over_mitmdump" in v:
+            lines.append(f"lean vs mitmdump chain: {v['lean_over_mitmdump']:.2f} x{suffix}")
+    return lines
+
+
+def machine() -> dict[str, Any]:
+    wrk = wrk_path()
+    wrk_version = None
+    if wrk:
+        shown = subprocess.run([wrk, "-v"], capture_output=True, text=True, timeout=10)
+        wrk_version = (shown.stdout or shown.stderr).strip().splitlines()[0].split(" Copyright")[0]
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "mitmproxy": mitmproxy.version.VERSION,
+        "cpus": os.cpu_count(),
+        "wrk": wrk_version,
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def write_report(
+    path: Path, rows: list[Row], found: dict[str, dict[str, float]], info: dict[str, Any]
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    results = [
+        {
+            "target": r.target,
+            "label": r.label,
+            "rounds_rate": r.rounds,
+            "rate": r.result.rate,
+            **asdict(r.result),
+            "share_of_bare": share_of_bare(rows, r),
+        }
+        for r in rows
+    ]
+    report = {"benchmark": "mock_throughput", **info, "results": results, "verdicts": found}
+    path.write_text(json.dumps(report, indent=2) + "\n")
