@@ -48,13 +48,14 @@ Price = Annotated[
     BeforeValidator(_reject_non_numbers),
     # Lax on purpose: a JSON float becomes a Decimal through its shortest repr.
     Field(ge=0, le=MAX_PRICE, allow_inf_nan=False, strict=False),
-    PlainSerializer(_price_to_json, return_type=float, when_used="json"),
+    PlainSerializer(_price_to_json, return_type=int | float, when_used="json"),
     WithJsonSchema(
         {
             "type": "number",
             "minimum": 0,
             "maximum": int(MAX_PRICE),
-            "description": "Exact amount in the shop's currency; never rounded by the server.",
+            "description": "Amount in the shop's currency, exact to the cent (the server "
+            "keeps up to 15 significant digits exactly).",
         }
     ),
 ]

@@ -10,8 +10,11 @@ from typing import Any
 
 from mitmproxy.master import Master
 
+from harness import fault_cli
 from mocks.control import CONTROL_PREFIX
-from mocks.server import MockServer, ServeConfig, serve
+from mocks.journal import DEFAULT_CAPACITY, Journal
+from mocks.scenarios import Scenario, ScenarioError, load_scenario
+from mocks.server import MockServer, MockStartError, ServeConfig, serve
 from mocks.settings import MockSettings
 from mocks.state import MockState
 from mocks.store import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED, DEMO_EMAIL, DEMO_PASSWORD
@@ -37,10 +40,29 @@ def _add_mock_parser(commands: Any) -> None:
     mock.add_argument(
         "--products", type=int, default=DEFAULT_PRODUCT_COUNT, help="number of seeded products"
     )
+    mock.add_argument(
+        "--journal-size", type=int, default=DEFAULT_CAPACITY, help="journal entries kept in memory"
+    )
     mock.add_argument("--access-ttl", type=int, help="access token lifetime, seconds")
     mock.add_argument("--refresh-ttl", type=int, help="refresh token lifetime, seconds")
     mock.add_argument("--api-key", help="require this X-API-Key on every API request")
     mock.add_argument("--signing-secret", help="require request signatures with this secret")
+    mock.add_argument("--scenario", help="start with a scenario: a built-in name or a YAML file")
+    mock.add_argument(
+        "--fault-header",
+        action="store_true",
+        help="let requests ask for faults with an X-Harness-Fault header",
+    )
+    mock.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="proxy to this real backend instead of serving the built-in API",
+    )
+    mock.add_argument(
+        "--upstream-insecure",
+        action="store_true",
+        help="do not verify the upstream's TLS certificate",
+    )
     mock.add_argument(
         "--set",
         dest="options",
@@ -58,20 +80,33 @@ def _settings_from(args: argparse.Namespace) -> MockSettings:
         changes["access_ttl_s"] = args.access_ttl
     if args.refresh_ttl is not None:
         changes["refresh_ttl_s"] = args.refresh_ttl
-    if args.api_key:
+    if args.api_key is not None:
+        if not args.api_key:
+            raise ValueError("--api-key must not be empty")
         changes["api_key"] = args.api_key
-    if args.signing_secret:
+    if args.signing_secret is not None:
+        if not args.signing_secret:
+            raise ValueError("--signing-secret must not be empty")
         changes |= {"signing": True, "signing_secret": args.signing_secret}
+    if args.fault_header:
+        changes["fault_header"] = True
     return MockSettings().merged(changes)
 
 
-def _banner(base_url: str, settings: MockSettings) -> str:
-    lines = [
-        f"Mock API      {base_url}/v1",
-        f"Control API   {base_url}{CONTROL_PREFIX}/",
-        f"Demo user     {DEMO_EMAIL} / {DEMO_PASSWORD}",
-        f"Access TTL    {settings.access_ttl_s:g} s",
-    ]
+def _banner(
+    base_url: str, settings: MockSettings, upstream: str | None, scenario: Scenario | None
+) -> str:
+    if upstream:
+        lines = [f"Proxy         {base_url} -> {upstream} (faults and journal apply)"]
+    else:
+        lines = [
+            f"Mock API      {base_url}/v1",
+            f"Demo user     {DEMO_EMAIL} / {DEMO_PASSWORD}",
+            f"Access TTL    {settings.access_ttl_s:g} s",
+        ]
+    lines.insert(1, f"Control API   {base_url}{CONTROL_PREFIX}/")
+    if scenario is not None:
+        lines.append(f"Scenario      {scenario.name}: {len(scenario.faults)} fault rules")
     if settings.api_key:
         lines.append(f"API key       {settings.api_key}")
     if settings.signing:
@@ -83,29 +118,44 @@ def _banner(base_url: str, settings: MockSettings) -> str:
 def run_mock(args: argparse.Namespace) -> int:
     try:
         settings = _settings_from(args)
-    except ValueError as e:
+        scenario = load_scenario(args.scenario) if args.scenario else None
+    except (ValueError, ScenarioError) as e:
         print(f"harness mock: {e}", file=sys.stderr)
         return 2
-    state = MockState(seed=args.seed, product_count=args.products)
+    if args.journal_size < 1:
+        print("harness mock: --journal-size must be at least 1", file=sys.stderr)
+        return 2
+    state = MockState(
+        seed=args.seed, product_count=args.products, journal=Journal(args.journal_size)
+    )
+    if scenario is not None:
+        settings = scenario.settings(settings)
+        for rule in scenario.faults:
+            state.faults.add(rule)
     config = ServeConfig(
-        host=args.host, port=args.port, settings=settings, extra_options=dict(args.options)
+        host=args.host,
+        port=args.port,
+        upstream=args.upstream,
+        upstream_insecure=args.upstream_insecure,
+        settings=settings,
+        extra_options=dict(args.options),
     )
     masters: list[Master] = []
 
     def ready(port: int | None) -> None:
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(_banner(f"http://{host}:{port}", settings), flush=True)
+        print(_banner(f"http://{host}:{port}", settings, args.upstream, scenario), flush=True)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: masters and masters[0].shutdown())
-        await serve(state, config, on_ready=ready, master_out=masters)
+        await serve(state, config, on_ready=ready, on_master=masters.append)
 
     try:
         asyncio.run(main())
-    except Exception as e:  # e.g. port in use, bad --set: say it plainly
-        print(f"harness mock: {e}", file=sys.stderr)
+    except MockStartError as e:
+        print(f"harness mock: cannot start: {e}", file=sys.stderr)
         return 1
     return 0
 
@@ -133,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_mock_parser(commands)
+    fault_cli.add_parsers(commands)
     commands.add_parser(
         "check",
         help="run the whole harness against the embedded mock and print a scorecard",
@@ -144,7 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"mock": run_mock, "check": run_check}
+    handlers = {
+        "mock": run_mock,
+        "check": run_check,
+        "fault": fault_cli.run_fault,
+        "scenario": fault_cli.run_scenario,
+    }
     return handlers[args.command](args)
 
 

@@ -68,3 +68,26 @@ class ControlClient:
     def configure(self, **changes: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("PUT", "/config", json=changes)
         return result
+
+    # --- faults and scenarios ---------------------------------------------------
+
+    def add_fault(self, rule: dict[str, Any]) -> str:
+        """Install a fault rule (see mocks/fault_rules.py); returns its id."""
+        rule_id: str = self._call("POST", "/faults", json=rule)["id"]
+        return rule_id
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The installed rules, in order, with their match and hit counts."""
+        rules: list[dict[str, Any]] = self._call("GET", "/faults")["faults"]
+        return rules
+
+    def clear_faults(self, rule_id: str | None = None) -> None:
+        self._call("DELETE", "/faults" if rule_id is None else f"/faults/{rule_id}")
+
+    def load_scenario(
+        self, name: str | None = None, inline: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Replace the fault rules and config with a built-in or inline scenario."""
+        body: dict[str, Any] = {"name": name} if name is not None else {"inline": inline}
+        result: dict[str, Any] = self._call("POST", "/scenario", json=body)
+        return result

@@ -1,4 +1,5 @@
-"""The control API under /__harness/: reset, journal, clock, tokens, config.
+"""The control API under /__harness/: reset, journal, clock, tokens, config,
+fault rules and scenarios.
 
 It shares the port with the API but is never part of the contract, and its
 calls are not journaled. Bad input gets a 400 problem with the reason.
@@ -15,9 +16,11 @@ from urllib.parse import parse_qsl
 from mitmproxy import http
 from pydantic import ValidationError
 
+from mocks.fault_rules import FaultRule
 from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.routing import Router
+from mocks.scenarios import ScenarioError, load_builtin, scenario_from_data
 from mocks.settings import MockSettings, Settings
 from mocks.state import MockState
 from mocks.wire import empty_response, json_response, path_only, request_body
@@ -74,6 +77,11 @@ class Control:
             ("POST", "/tokens/expire"): self._expire_tokens,
             ("GET", "/config"): self._get_config,
             ("PUT", "/config"): self._put_config,
+            ("GET", "/faults"): self._list_faults,
+            ("POST", "/faults"): self._add_fault,
+            ("DELETE", "/faults"): self._clear_faults,
+            ("DELETE", "/faults/{id}"): self._remove_fault,
+            ("POST", "/scenario"): self._load_scenario,
         }
         self._handlers = {f"{m} {CONTROL_PREFIX}{p}": h for (m, p), h in routes.items()}
         self._router = Router(
@@ -93,7 +101,7 @@ class Control:
         note(flow).control = True
         try:
             match = self._router.match(flow.request.method, path)
-            flow.response = self._handlers[match.name](flow, _query(flow))
+            flow.response = self._handlers[match.name](flow, _query(flow) | match.params)
         except ProblemError as problem:
             flow.response = problem.to_response()
 
@@ -122,13 +130,14 @@ class Control:
     def _journal(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
         since = _int_query(query, "since", 0) or 0
         limit = _int_query(query, "limit", None)
-        entries, missed = self._state.journal.since(since, limit)
+        journal = self._state.journal
+        entries, missed = journal.since(since, limit)
         return _json(
             {
                 "entries": [e.to_json() for e in entries],
-                "last_seq": entries[-1].seq if entries else max(since, 0),
+                "last_seq": entries[-1].seq if entries else max(since, journal.last_seq),
                 "missed": missed,
-                "counters": dict(self._state.journal.counters),
+                "counters": dict(journal.counters),
             }
         )
 
@@ -164,12 +173,64 @@ class Control:
         try:
             updated = self._settings.current.merged(changes)
         except ValidationError as e:
-            reasons = [
-                f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}"
-                for err in e.errors(include_url=False)
-            ]
-            raise ProblemError(
-                400, "invalid_config", "Invalid config: " + "; ".join(reasons), errors=reasons
-            ) from None
+            raise _invalid("invalid_config", "Invalid config", e) from None
         self._settings.apply(updated)
         return _json(self._settings.current.model_dump())
+
+    # --- faults and scenarios ---------------------------------------------------
+
+    def _list_faults(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        return _json({"faults": self._state.faults.describe()})
+
+    def _add_fault(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        try:
+            rule = FaultRule.model_validate(_body_object(flow))
+            rule_id = self._state.faults.add(rule)
+        except ValidationError as e:
+            raise _invalid("invalid_fault_rule", "Invalid fault rule", e) from None
+        except ValueError as e:
+            raise ProblemError(409, "fault_rule_exists", str(e)) from None
+        return _json({"id": rule_id}, status=201)
+
+    def _clear_faults(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        self._state.faults.clear()
+        return empty_response(204)
+
+    def _remove_fault(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        if not self._state.faults.remove(query["id"]):
+            raise ProblemError(404, "fault_rule_not_found", f"No fault rule {query['id']!r}.")
+        return empty_response(204)
+
+    def _load_scenario(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
+        body = _body_object(flow)
+        if set(body) not in ({"name"}, {"inline"}):
+            raise ProblemError(
+                400, "invalid_body", 'Send {"name": "<built-in>"} or {"inline": {...}}.'
+            )
+        try:
+            if "name" in body:
+                scenario = load_builtin(str(body["name"]))
+            else:
+                scenario = scenario_from_data(body["inline"])
+        except ScenarioError as e:
+            raise ProblemError(400, "invalid_scenario", str(e)) from None
+        # Rules replace the current ones; config applies on top of the startup config.
+        self._settings.apply(scenario.settings(self._startup))
+        self._state.faults.clear()
+        for rule in scenario.faults:
+            self._state.faults.add(rule)
+        return _json(
+            {
+                "scenario": scenario.name,
+                "config": self._settings.current.model_dump(),
+                "faults": self._state.faults.describe(),
+            }
+        )
+
+
+def _invalid(code: str, title: str, error: ValidationError) -> ProblemError:
+    reasons = [
+        f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}"
+        for err in error.errors(include_url=False)
+    ]
+    return ProblemError(400, code, f"{title}: " + "; ".join(reasons), errors=reasons)

@@ -3,7 +3,8 @@
 - First request with a key: it runs; its response is stored when sent.
 - Same key, same body: the stored response is replayed (`Idempotent-Replayed: true`).
 - Same key, another body: 422. Same key while the first is still running: 409.
-- A first request that fails without a response frees its key for a retry.
+- A first request that fails without a response, or is refused with a 4xx
+  before it took effect, frees its key for a retry.
 Keys are scoped to the user and kept for 24 hours of virtual time.
 """
 
@@ -123,7 +124,13 @@ class Idempotency:
 
     def response(self, flow: http.HTTPFlow) -> None:
         n = note(flow)
-        if n.idempotency == "new" and n.user_id and n.idempotency_key and flow.response:
+        if n.idempotency != "new" or not (n.user_id and n.idempotency_key and flow.response):
+            return
+        if 400 <= flow.response.status_code < 500:
+            # Rejected before it took effect (e.g. invalid body): a corrected retry
+            # may use the same key, as Stripe and the IETF draft's examples allow.
+            self._store.abandon(n.user_id, n.idempotency_key)
+        else:
             self._store.finish(n.user_id, n.idempotency_key, flow.response)
 
     def error(self, flow: http.HTTPFlow) -> None:

@@ -57,6 +57,10 @@ class Journal:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._entries: deque[JournalEntry] = deque(maxlen=capacity)
         self._seq = 0
+        # Entries up to these sequence numbers are gone: evicted by the ring
+        # (a reader missed them) or cleared on purpose (nobody missed them).
+        self._evicted_through = 0
+        self._cleared_through = 0
         self.counters: Counter[str] = Counter()
 
     @property
@@ -74,6 +78,7 @@ class Journal:
     def clear(self) -> None:
         """Forget entries and counters; sequence numbers keep growing."""
         self._entries.clear()
+        self._cleared_through = self._seq
         self.counters.clear()
 
     def record(self, flow: http.HTTPFlow) -> JournalEntry:
@@ -112,6 +117,8 @@ class Journal:
             effect=n.effect,
             fault=n.fault,
         )
+        if len(self._entries) == self._entries.maxlen:
+            self._evicted_through = self._entries[0].seq
         self._entries.append(entry)
         self.counters["requests"] += 1
         if entry.status is None:
@@ -125,9 +132,9 @@ class Journal:
         return entry
 
     def since(self, seq: int, limit: int | None = None) -> tuple[list[JournalEntry], int]:
-        """Entries after `seq` (oldest first), and how many of those were evicted."""
+        """Entries after `seq` (oldest first), and how many of those the ring evicted."""
         oldest = self._entries[0].seq if self._entries else self._seq + 1
-        missed = max(0, oldest - seq - 1) if seq < oldest else 0
+        missed = max(0, self._evicted_through - max(seq, self._cleared_through))
         start = max(0, seq - oldest + 1)
         entries = [self._entries[i] for i in range(start, len(self._entries))]
         if limit is not None:

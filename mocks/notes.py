@@ -30,6 +30,9 @@ class RequestNote:
     idempotency: str | None = None
     effect: dict[str, Any] | None = None
     fault: dict[str, Any] | None = None
+    # The rule chosen for this flow, for the addon that acts after the API.
+    fault_rule: Any = None
+    fault_action: Any = None
 
 
 def note(flow: http.HTTPFlow) -> RequestNote:

@@ -18,6 +18,12 @@ QUERY_NAMES = {op.operation_id: frozenset(q.name for q in op.query) for op in OP
 
 
 class Routing:
+    """`strict`: answer what the contract does not define (mock mode). Otherwise
+    only name the operation, and let everything through (proxy mode)."""
+
+    def __init__(self, *, strict: bool = True) -> None:
+        self._strict = strict
+
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
@@ -29,7 +35,8 @@ class Routing:
             n.params = match.params
             _check_query_names(match.name, query)
         except ProblemError as problem:
-            flow.response = problem.to_response()
+            if self._strict:
+                flow.response = problem.to_response()
 
 
 def _check_query_names(operation: str, query: str) -> None:

@@ -1,11 +1,16 @@
 """Run the mock: a mitmproxy master with only the addons the mock needs.
 
 mitmproxy's dump tool loads some thirty default addons and dispatches every
-hook through all of them; the mock needs five of mitmproxy's own. The lean
-chain measurably doubles throughput (see bench/).
+hook through all of them; the mock needs five of mitmproxy's own plus its
+chain (see `mocks/chain.py`). bench/ measures the difference.
 
 `serve()` runs in the current event loop; `MockServer` runs it in a
 background thread for tests and embedding (`with MockServer() as mock:`).
+Several mocks may run in one process, each on its own thread.
+
+With an upstream, the same addons sit in front of a real backend as a
+fault-injecting reverse proxy: the built-in API and auth step aside, faults
+and the journal still apply.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +26,12 @@ from mitmproxy import http, options
 from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
+from mocks import mitm_internals
 from mocks.api import Api
 from mocks.auth import Auth
+from mocks.chain import AddonChain
 from mocks.control import CONTROL_PREFIX, Control
+from mocks.faults import FaultInjector, Faults, LateFaults
 from mocks.gate import Gate
 from mocks.idempotency import Idempotency
 from mocks.journal import JournalAddon
@@ -37,45 +46,46 @@ log = logging.getLogger(__name__)
 # Reverse mode needs an upstream even when every request is answered locally;
 # nothing listens on the discard port, and lazy connecting never dials it.
 NO_UPSTREAM = "http://127.0.0.1:9"
+# Bodies up to this reach our own 413 problem (256 KiB limit); larger ones get
+# mitmproxy's own 413 before any addon sees them.
+HARD_BODY_LIMIT = "16m"
+
+
+class MockStartError(RuntimeError):
+    """The mock could not start; the message says why (e.g. the port is in use)."""
 
 
 class Fallback:
-    """Last in the chain: a request nobody answered means an addon failed."""
+    """Last before the response phase: a request nobody answered means an addon failed."""
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
+        note(flow)
         flow.response = ProblemError(
             500, "mock_internal_error", "The mock failed on this request; see its log."
         ).to_response()
-        note(flow)
 
 
-def mock_addons(state: MockState) -> list[Any]:
+def mock_members(state: MockState, *, proxy: bool = False) -> list[Any]:
     """The mock's own addons, in the order their hooks must run."""
     settings = Settings(state.publish)
-    return [
-        settings,
-        Control(state, settings),
-        JournalAddon(state.journal),
-        Routing(),
-        Gate(state),
-        Auth(state),
-        Idempotency(state.idempotency),
-        Api(state),
-        Fallback(),
-    ]
+    injector = FaultInjector(state)
+    before = [settings, Control(state, settings), Routing(strict=not proxy), Faults(injector)]
+    after = [LateFaults(injector), JournalAddon(state.journal)]
+    if proxy:
+        return before + after
+    api = [Gate(state), Auth(state), Idempotency(state.idempotency), Api(state), Fallback()]
+    return before + api + after
+
+
+def mock_addons(state: MockState, *, proxy: bool = False) -> list[Any]:
+    return [AddonChain(mock_members(state, proxy=proxy))]
 
 
 def mitmproxy_addons() -> list[Any]:
     """The parts of mitmproxy the mock needs: listening, protocol detection, TLS."""
-    return [
-        core.Core(),
-        proxyserver.Proxyserver(),
-        next_layer.NextLayer(),
-        tlsconfig.TlsConfig(),
-        errorcheck.ErrorCheck(),
-    ]
+    return [core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig()]
 
 
 @dataclass
@@ -83,54 +93,26 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     upstream: str | None = None
+    upstream_insecure: bool = False
     settings: MockSettings = field(default_factory=MockSettings)
     extra_options: dict[str, Any] = field(default_factory=dict)
 
 
 class _ReadySignal:
-    def __init__(self, on_ready: Any) -> None:
+    """Reports the bound port once listening, then leaves the addon chain."""
+
+    def __init__(self, on_ready: Callable[[int | None], None]) -> None:
         self._on_ready = on_ready
-        self.master: Master | None = None
+        self._master: Master | None = None
 
     def load(self, loader: Any) -> None:
-        self.master = loader.master
+        self._master = loader.master
 
     def running(self) -> None:
-        assert self.master is not None
-        server = self.master.addons.get("proxyserver")
-        addrs = [addr for instance in server.servers for addr in instance.listen_addrs]
+        assert self._master is not None
+        addrs = self._master.addons.get("proxyserver").listen_addrs()
         self._on_ready(addrs[0][1] if addrs else None)
-
-
-async def serve(
-    state: MockState,
-    config: ServeConfig,
-    *,
-    on_ready: Any = None,
-    master_out: list[Master] | None = None,
-) -> None:
-    """Run until the master is shut down. `on_ready(port)` fires once listening."""
-    asyncio.get_running_loop().set_exception_handler(_quiet_cancellations)
-    opts = options.Options(
-        listen_host=config.host,
-        listen_port=config.port,
-        mode=[f"reverse:{config.upstream or NO_UPSTREAM}"],
-    )
-    master = Master(opts)
-    master.addons.add(*mitmproxy_addons())
-    master.addons.add(*mock_addons(state))
-    if on_ready is not None:
-        master.addons.add(_ReadySignal(on_ready))
-    opts.update(
-        connection_strategy="lazy",
-        # Requests beyond this get mitmproxy's own 413; ours (256 KiB) catches the rest.
-        body_size_limit="4m",
-        **{option_name(k): v for k, v in config.settings.model_dump().items()},
-        **config.extra_options,
-    )
-    if master_out is not None:
-        master_out.append(master)
-    await master.run()
+        asyncio.get_running_loop().call_soon(self._master.addons.remove, self)
 
 
 def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -138,6 +120,57 @@ def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any
     if isinstance(context.get("exception"), asyncio.CancelledError):
         return
     loop.default_exception_handler(context)
+
+
+async def serve(
+    state: MockState,
+    config: ServeConfig,
+    *,
+    on_ready: Callable[[int | None], None] | None = None,
+    on_master: Callable[[Master], None] | None = None,
+) -> None:
+    """Run until the master is shut down. `on_ready(port)` fires once listening.
+
+    Raises MockStartError with mitmproxy's reasons if it cannot start."""
+    asyncio.get_running_loop().set_exception_handler(_quiet_cancellations)
+    opts = options.Options(
+        listen_host=config.host,
+        listen_port=config.port,
+        mode=[f"reverse:{config.upstream or NO_UPSTREAM}"],
+    )
+    master = mitm_internals.new_master(opts)
+    startup_errors = errorcheck.ErrorCheck()
+    try:
+        master.addons.add(*mitmproxy_addons(), startup_errors)
+        master.addons.add(*mock_addons(state, proxy=config.upstream is not None))
+        if on_ready is not None:
+            master.addons.add(_ReadySignal(on_ready))
+        opts.update(
+            connection_strategy="lazy",
+            body_size_limit=HARD_BODY_LIMIT,
+            ssl_insecure=config.upstream_insecure,
+            **{option_name(k): v for k, v in config.settings.model_dump().items()},
+            **config.extra_options,
+        )
+        if on_master is not None:
+            on_master(master)
+        try:
+            await master.run()
+        except SystemExit:
+            reasons = [r.getMessage() for r in startup_errors.logger.has_errored]
+            raise MockStartError("; ".join(reasons) or "mitmproxy refused to start") from None
+    finally:
+        await _stop_listening(master)
+        startup_errors.finish()
+        mitm_internals.forget_log_handler(master)
+        mitm_internals.release_master()
+
+
+async def _stop_listening(master: Master) -> None:
+    # mitmproxy leaves its listening sockets open when the master stops.
+    server = master.addons.get("proxyserver")
+    if server is not None:
+        await server.servers.update([])
 
 
 class MockServer:
@@ -150,18 +183,20 @@ class MockServer:
         host: str = "127.0.0.1",
         port: int = 0,
         settings: MockSettings | None = None,
+        upstream: str | None = None,
         extra_options: dict[str, Any] | None = None,
     ) -> None:
         self.state = state or MockState()
         self._config = ServeConfig(
             host=host,
             port=port,
+            upstream=upstream,
             settings=settings or MockSettings(),
             extra_options=extra_options or {},
         )
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-        self._masters: list[Master] = []
+        self._master: Master | None = None
         self._failure: BaseException | None = None
         self.port: int | None = None
 
@@ -179,9 +214,9 @@ class MockServer:
         self._thread = threading.Thread(target=self._run, name="harness-mock", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
-            raise RuntimeError(f"the mock did not start within {timeout} s")
+            raise MockStartError(f"the mock did not start within {timeout} s")
         if self._failure is not None or self.port is None:
-            raise RuntimeError(f"the mock failed to start: {self._failure}")
+            raise MockStartError(f"the mock failed to start: {self._failure}")
         return self
 
     def _run(self) -> None:
@@ -189,17 +224,19 @@ class MockServer:
             self.port = port
             self._ready.set()
 
+        def keep(master: Master) -> None:
+            self._master = master
+
         try:
-            asyncio.run(serve(self.state, self._config, on_ready=ready, master_out=self._masters))
-        except BaseException as e:  # reported to the starting thread
+            asyncio.run(serve(self.state, self._config, on_ready=ready, on_master=keep))
+        except Exception as e:  # reported to the thread that called start()
             self._failure = e
-            log.exception("the mock stopped")
         finally:
             self._ready.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._masters:
-            self._masters[0].shutdown()
+        if self._master is not None:
+            self._master.shutdown()
         if self._thread is not None:
             self._thread.join(timeout)
 

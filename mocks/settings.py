@@ -45,6 +45,9 @@ class MockSettings(BaseModel):
     signing_secret: Annotated[str, Field(min_length=1, max_length=256)] = Field(
         "harness-signing-secret", description="Shared HMAC-SHA256 secret for request signing."
     )
+    fault_header: bool = Field(
+        False, description="Let requests ask for a fault with an X-Harness-Fault header."
+    )
     signature_skew_s: Seconds = Field(
         300, description="Largest accepted distance of X-App-Timestamp from the real clock."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mocks.clock import VirtualClock
+from mocks.fault_engine import RuleSet
 from mocks.idempotency import IdempotencyStore
 from mocks.journal import Journal
 from mocks.settings import MockSettings
@@ -20,6 +21,7 @@ class MockState:
     clock: VirtualClock = field(default_factory=VirtualClock)
     journal: Journal = field(default_factory=Journal)
     nonces: NonceCache = field(default_factory=NonceCache)
+    faults: RuleSet = field(default_factory=RuleSet)
 
     def __post_init__(self) -> None:
         self.store = Store(self.seed, self.product_count)
@@ -34,10 +36,11 @@ class MockState:
         self.tokens.settings = settings
 
     def reset(self) -> None:
-        """Back to the seeded start: data, sessions, clock, keys, nonces, journal."""
+        """Back to the seeded start: data, sessions, clock, keys, nonces, faults, journal."""
         self.clock.reset()
         self.store.reset()
         self.tokens.reset()
         self.idempotency.clear()
         self.nonces.clear()
+        self.faults.clear()
         self.journal.clear()

@@ -15,11 +15,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Final
 
 import jwt
 
 from mocks.clock import VirtualClock
 from mocks.settings import MockSettings
+
+_CLAIMS_CACHE_SIZE: Final = 4096
+_UNSEEN: Final[Any] = object()
 
 
 class TokenState(StrEnum):
@@ -94,6 +98,7 @@ class TokenService:
         self._sessions: dict[str, Session] = {}
         self._refresh: dict[str, RefreshRecord] = {}
         self._refresh_ids = 0
+        self._claims: dict[str, dict[str, Any] | None] = {}
 
     # --- issuing --------------------------------------------------------------
 
@@ -136,20 +141,13 @@ class TokenService:
     def check_access(self, token: str | None) -> AccessCheck:
         if not token:
             return AccessCheck(TokenState.MISSING)
-        try:
-            claims = jwt.decode(
-                token,
-                self._key,
-                algorithms=["HS256"],
-                # Time is judged below on the virtual clock, which PyJWT does not know.
-                options={
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "require": ["exp", "sub", "sid", "jti", "n"],
-                },
-            )
-        except jwt.PyJWTError:
+        # Decoding is the costly part; revocation and expiry are judged every time.
+        claims = self._claims.get(token, _UNSEEN)
+        if claims is _UNSEEN:
+            claims = self._claims[token] = self._decode(token)
+            if len(self._claims) > _CLAIMS_CACHE_SIZE:
+                self._claims.pop(next(iter(self._claims)))
+        if claims is None:
             return AccessCheck(TokenState.INVALID)
         token_id, session_id, user_id = claims["jti"], claims["sid"], claims["sub"]
         session = self._sessions.get(session_id)
@@ -160,6 +158,24 @@ class TokenService:
         else:
             state = TokenState.VALID
         return AccessCheck(state, token_id, user_id, session_id)
+
+    def _decode(self, token: str) -> dict[str, Any] | None:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key,
+                algorithms=["HS256"],
+                # Time is judged on the virtual clock, which PyJWT does not know.
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": ["exp", "sub", "sid", "jti", "n"],
+                },
+            )
+        except jwt.PyJWTError:
+            return None
+        return claims
 
     # --- refreshing, logout, expiry ---------------------------------------------
 
