@@ -1,7 +1,9 @@
 """Run every benchmark, or one: `python -m bench [--quick] [--only NAME] [options]`.
 
 Options this runner does not know are passed on to each benchmark's `main`
-(for example `--generator both` for mock_throughput).
+(for example `--generator both` for mock_throughput and fault_rules_cost), so
+pass only options every selected benchmark knows, or use `--only`. Each
+benchmark writes `reports/bench/<name>.json`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import mock_throughput
+from bench import fault_delay, fault_rules_cost, mock_throughput
 
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "mock_throughput": mock_throughput.main,
+    "fault_delay": fault_delay.main,
+    "fault_rules_cost": fault_rules_cost.main,
 }
 
 

@@ -29,18 +29,25 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 
 import mocks.server
-from bench.loadgen import LoadResult, LoadSpec, run_builtin, run_wrk, wrk_path
+from bench import options
+from bench.loadgen import (
+    LoadResult,
+    LoadSpec,
+    choose_generators,
+    combine,
+    interleaved,
+    measure,
+    run_builtin,
+)
 from bench.report import (
     BARE,
     MOCK,
@@ -52,12 +59,19 @@ from bench.report import (
     verdicts,
     write_report,
 )
-from bench.servers import HOST, PORT, CpuPlan, Launch, Running, started
-from contracts.operations import API_PREFIX
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
-
-ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "reports" / "bench" / "mock_throughput.json"
+from bench.servers import (
+    HOST,
+    PORT,
+    CpuPlan,
+    Launch,
+    Running,
+    base_url,
+    log_in,
+    mock_launch,
+    pinned,
+    product_path,
+    started,
+)
 
 
 @dataclass(frozen=True)
@@ -84,16 +98,15 @@ def _dump_chain(script: Path) -> tuple[str, ...]:
 def all_targets() -> list[Target]:
     bare_script = Path(__file__).with_name("bare_addon.py")
     mock_script = Path(mocks.server.__file__).with_name("script.py")
-    lean_mock = (sys.executable, "-m", "harness.cli", "mock", "--host", HOST, "--port", "0")
     return [
         Target(BARE, "bare addon, lean master", False, Launch((sys.executable, str(bare_script)))),
-        Target(MOCK, "mock, lean master", True, Launch(lean_mock)),
+        Target(MOCK, "mock, lean master", True, mock_launch()),
         Target(MOCK_DUMP, "mock, mitmdump default chain", True, Launch(_dump_chain(mock_script))),
         Target(
             "mock-lean-O",
             "mock, lean master, python -O",
             True,
-            Launch(lean_mock, {"PYTHONOPTIMIZE": "1"}),
+            mock_launch(env={"PYTHONOPTIMIZE": "1"}),
         ),
         Target(
             "bare-dump",
@@ -107,26 +120,13 @@ def all_targets() -> list[Target]:
 # --- preparing the request -------------------------------------------------------
 
 
-def log_in(base_url: str) -> tuple[str, str]:
-    """A demo user's access token and a product id, checked with one GET."""
-    with httpx.Client(base_url=base_url + API_PREFIX, timeout=10.0) as client:
-        login = client.post("/auth/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
-        login.raise_for_status()
-        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        listing = client.get("/products", params={"page_size": 1}, headers=auth)
-        listing.raise_for_status()
-        product_id = str(listing.json()[0]["id"])
-        client.get(f"/products/{product_id}", headers=auth).raise_for_status()
-    return auth["Authorization"], product_id
-
-
 def load_spec(
     server: Running, authorization: str, product_id: str, args: argparse.Namespace
 ) -> LoadSpec:
     return LoadSpec(
         host=HOST,
         port=server.port,
-        path=f"{API_PREFIX}/products/{product_id}",
+        path=product_path(product_id),
         headers={"Authorization": authorization},
         connections=args.connections,
         duration_s=args.duration / args.rounds,
@@ -137,7 +137,7 @@ def prepare(
     targets: list[Target], running: dict[str, Running], args: argparse.Namespace
 ) -> dict[str, LoadSpec]:
     """One load spec per target; bare targets get the same request bytes as a mock's."""
-    logins = {t.key: log_in(f"http://{HOST}:{running[t.key].port}") for t in targets if t.is_mock}
+    logins = {t.key: log_in(base_url(running[t.key])) for t in targets if t.is_mock}
     # The bare addon ignores the token; any real one keeps the request the same size.
     fallback = next(iter(logins.values()), ("Bearer " + "x" * 200, "prd_0000000000000000bare"))
     specs = {}
@@ -154,40 +154,6 @@ def prepare(
 # --- measuring ---------------------------------------------------------------------
 
 
-def measure(spec: LoadSpec, generator: str) -> LoadResult:
-    if generator == "wrk":
-        wrk = wrk_path()
-        assert wrk is not None
-        return run_wrk(spec, wrk)
-    return run_builtin(spec)
-
-
-def combine(parts: list[LoadResult]) -> LoadResult:
-    """Rounds as one result: all responses over all time, median percentiles."""
-    return LoadResult(
-        generator=parts[0].generator,
-        responses=sum(p.responses for p in parts),
-        errors=sum(p.errors for p in parts),
-        elapsed_s=sum(p.elapsed_s for p in parts),
-        p50_ms=statistics.median(p.p50_ms for p in parts),
-        p99_ms=statistics.median(p.p99_ms for p in parts),
-    )
-
-
-@contextmanager
-def pinned(cpus: frozenset[int] | None) -> Iterator[None]:
-    """Run this process (and the wrk it starts) on `cpus`, then restore."""
-    if cpus is None:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
 def run_rounds(
     targets: list[Target],
     specs: dict[str, LoadSpec],
@@ -198,17 +164,15 @@ def run_rounds(
         print(f"  warm-up {t.label}", flush=True)
         run_builtin(replace(specs[t.key], duration_s=args.warmup))
     parts: dict[tuple[str, str], list[LoadResult]] = {}
-    for n in range(args.rounds):
-        order = targets if n % 2 == 0 else targets[::-1]
-        for t in order:
-            for generator in generators:
-                result = measure(specs[t.key], generator)
-                parts.setdefault((t.key, generator), []).append(result)
-                print(
-                    f"  round {n + 1}/{args.rounds}  {t.label:<36} {generator:<8} "
-                    f"{result.rate:8.0f} req/s",
-                    flush=True,
-                )
+    for n, t in interleaved(targets, args.rounds):
+        for generator in generators:
+            result = measure(specs[t.key], generator)
+            parts.setdefault((t.key, generator), []).append(result)
+            print(
+                f"  round {n + 1}/{args.rounds}  {t.label:<36} {generator:<8} "
+                f"{result.rate:8.0f} req/s",
+                flush=True,
+            )
     return [
         Row(t.key, t.label, g, combine(parts[t.key, g]), [p.rate for p in parts[t.key, g]])
         for t in targets
@@ -220,26 +184,18 @@ def run_rounds(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.mock_throughput", description=__doc__.splitlines()[0]
+    parser = options.parser_for(
+        "mock_throughput",
+        __doc__,
+        duration=8.0,
+        warmup=1.5,
+        connections=16,
+        quick="3 s per target, 1 round, 1 s warm-up",
     )
-    parser.add_argument("--quick", action="store_true", help="3 s per target, 1 round, 1 s warm-up")
-    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per target")
-    parser.add_argument("--warmup", type=float, default=1.5, help="warm-up seconds per target")
-    parser.add_argument(
-        "--rounds", type=int, default=2, help="interleaved rounds the time is split into"
-    )
-    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections")
-    parser.add_argument(
-        "--generator",
-        choices=["auto", "wrk", "builtin", "both"],
-        default="auto",
-        help="auto: wrk if on PATH, else the built-in asyncio generator",
-    )
+    options.add_rounds_and_generator(parser, rounds=2)
     parser.add_argument(
         "--targets", help="comma-separated subset of: " + ", ".join(t.key for t in all_targets())
     )
-    parser.add_argument("--json", type=Path, default=REPORT, help="where to write the results")
     return parser
 
 
@@ -248,19 +204,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.rounds, args.warmup = 3.0, 1, 1.0
-    if args.rounds < 1 or args.duration <= 0 or not 1 <= args.connections <= 1024:
-        parser.error("need --rounds >= 1, --duration > 0 and 1..1024 connections")
-    if args.generator == "wrk" and wrk_path() is None:
-        parser.error("wrk is not on PATH")
+    options.check(parser, args)
     return args
-
-
-def choose_generators(choice: str) -> list[str]:
-    if choice == "both":
-        return ["wrk", "builtin"] if wrk_path() else ["builtin"]
-    if choice == "auto":
-        return ["wrk"] if wrk_path() else ["builtin"]
-    return [choice]
 
 
 def choose_targets(spec: str | None) -> list[Target]:

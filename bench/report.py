@@ -1,8 +1,13 @@
-"""The mock_throughput results as a table, verdict lines and a JSON report.
+"""Tables, machine facts and JSON reports for every benchmark, and the
+mock_throughput verdicts.
 
-The verdicts compare three targets by key: the mock on the lean master
-against the bare addon on the lean master (the goal: >= 70%), and against the
-mock on mitmdump's default chain (the lean master should beat it).
+Shared: `format_table` (left-aligned label columns, right-aligned numbers),
+`machine()` (what the numbers were measured on), `report_path()` and
+`write_json()` (`reports/bench/<name>.json`).
+
+mock_throughput: its verdicts compare three targets by key: the mock on the
+lean master against the bare addon on the lean master (the goal: >= 70%), and
+against the mock on mitmdump's default chain (the lean master should beat it).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import mitmproxy.version
 
 from bench.loadgen import LoadResult, wrk_path
 
+ROOT = Path(__file__).resolve().parents[1]
 TARGET_SHARE = 0.70
 BARE = "bare-lean"
 MOCK = "mock-lean"
@@ -39,34 +45,43 @@ def share_of_bare(rows: list[Row], row: Row) -> float | None:
     return row.result.rate / bare.result.rate if bare and bare.result.rate else None
 
 
-def table(rows: list[Row]) -> str:
-    header = ["target", "generator", "requests/s", "p50 ms", "p99 ms", "errors", "% of bare (lean)"]
-    lines = [header]
-    for row in rows:
-        share = share_of_bare(rows, row)
-        r = row.result
-        lines.append(
-            [
-                row.label,
-                row.generator,
-                f"{r.rate:,.0f}",
-                f"{r.p50_ms:.2f}",
-                f"{r.p99_ms:.2f}",
-                str(r.errors),
-                f"{share * 100:.0f}%" if share is not None else "-",
-            ]
-        )
+def format_table(header: list[str], rows: list[list[str]], labels: int = 2) -> str:
+    """Plain-text columns: the first `labels` left-aligned, the rest right-aligned."""
+    lines = [header, *rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = []
     for i, line in enumerate(lines):
         cells = [
-            c.ljust(w) if j < 2 else c.rjust(w)
+            c.ljust(w) if j < labels else c.rjust(w)
             for j, (c, w) in enumerate(zip(line, widths, strict=True))
         ]
-        out.append("  ".join(cells))
+        out.append("  ".join(cells).rstrip())
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def rate_cells(result: LoadResult) -> list[str]:
+    """requests/s, p50 ms, p99 ms, errors."""
+    return [
+        f"{result.rate:,.0f}",
+        f"{result.p50_ms:.2f}",
+        f"{result.p99_ms:.2f}",
+        str(result.errors),
+    ]
+
+
+RATE_HEADER = ["requests/s", "p50 ms", "p99 ms", "errors"]
+
+
+def table(rows: list[Row]) -> str:
+    header = ["target", "generator", *RATE_HEADER, "% of bare (lean)"]
+    lines = []
+    for row in rows:
+        share = share_of_bare(rows, row)
+        shown = f"{share * 100:.0f}%" if share is not None else "-"
+        lines.append([row.label, row.generator, *rate_cells(row.result), shown])
+    return format_table(header, lines)
 
 
 def verdicts(rows: list[Row]) -> dict[str, dict[str, float]]:
@@ -113,10 +128,21 @@ def machine() -> dict[str, Any]:
     }
 
 
+def report_path(name: str) -> Path:
+    """Where benchmark `name` writes its JSON results by default."""
+    return ROOT / "reports" / "bench" / f"{name}.json"
+
+
+def write_json(path: Path, name: str, info: dict[str, Any], **sections: Any) -> None:
+    """`{"benchmark": name, **info, **sections}` as indented JSON at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = {"benchmark": name, **info, **sections}
+    path.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def write_report(
     path: Path, rows: list[Row], found: dict[str, dict[str, float]], info: dict[str, Any]
 ) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     results = [
         {
             "target": r.target,
@@ -128,5 +154,4 @@ def write_report(
         }
         for r in rows
     ]
-    report = {"benchmark": "mock_throughput", **info, "results": results, "verdicts": found}
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(path, "mock_throughput", info, results=results, verdicts=found)

@@ -4,6 +4,9 @@ A server either announces its port (prints `http://127.0.0.1:PORT` once
 listening, as `harness mock --port 0` does) or is given a free port picked
 here (mitmdump). Output goes to a log file, never to a pipe nobody drains.
 `started()` stops every process it started, whatever happens.
+
+The mock (`harness mock --port 0`) is the usual server under test:
+`mock_launch()` starts it and `log_in()` gets a token and a product to ask for.
 """
 
 from __future__ import annotations
@@ -12,12 +15,18 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+
+import httpx
+
+from contracts.operations import API_PREFIX
+from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
@@ -65,6 +74,20 @@ class CpuPlan:
         if self.server is None or self.load is None:
             return "not pinned (fewer than 2 CPUs)"
         return f"servers on CPU {min(self.server)}, load generator on CPU {min(self.load)}"
+
+
+@contextmanager
+def pinned(cpus: frozenset[int] | None) -> Iterator[None]:
+    """Run this process (and the wrk it starts) on `cpus`, then restore."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def free_port() -> int:
@@ -153,3 +176,33 @@ def started(
     finally:
         for server in running.values():
             stop(server.process)
+
+
+# --- the mock ------------------------------------------------------------------
+
+
+def mock_launch(*extra: str, env: Mapping[str, str] | None = None) -> Launch:
+    """`harness mock` on a free loopback port, with `extra` command-line options."""
+    argv = (sys.executable, "-m", "harness.cli", "mock", "--host", HOST, "--port", "0", *extra)
+    return Launch(argv, dict(env or {}))
+
+
+def base_url(server: Running) -> str:
+    return f"http://{HOST}:{server.port}"
+
+
+def log_in(base: str) -> tuple[str, str]:
+    """A demo user's `Authorization` value and a product id, checked with one GET."""
+    with httpx.Client(base_url=base + API_PREFIX, timeout=10.0) as client:
+        login = client.post("/auth/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        login.raise_for_status()
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        listing = client.get("/products", params={"page_size": 1}, headers=auth)
+        listing.raise_for_status()
+        product_id = str(listing.json()[0]["id"])
+        client.get(f"/products/{product_id}", headers=auth).raise_for_status()
+    return auth["Authorization"], product_id
+
+
+def product_path(product_id: str) -> str:
+    return f"{API_PREFIX}/products/{product_id}"

@@ -117,9 +117,10 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    """Base of everything the server sends."""
+    """Base of everything the server sends. Unknown fields are ignored, so that
+    clients built on these models survive a server that adds fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
 
 # --- auth ---------------------------------------------------------------------

@@ -13,7 +13,8 @@ import yaml
 from pydantic import ValidationError
 
 from harness.control import ControlClient, ControlError
-from mocks.fault_rules import ACTION_TYPES, FaultRule, parse_header_fault
+from harness.fault_spec import build_rule
+from mocks.fault_rules import ACTION_TYPES, FaultRule
 from mocks.scenarios import ScenarioError, builtin_names, load_builtin, load_scenario
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -68,34 +69,26 @@ def add_parsers(commands: Any) -> None:
 
 def _rule_from(args: argparse.Namespace) -> FaultRule:
     if args.rule_json:
-        base = yaml.safe_load(args.rule_json)
-        if not isinstance(base, dict):
+        action: str | dict[str, Any] = yaml.safe_load(args.rule_json)
+        if not isinstance(action, dict):
             raise ValueError("--json must be an object")
     elif args.action:
-        base = parse_header_fault(args.action).model_dump(exclude_none=True)
+        action = args.action
     else:
         raise ValueError("give an ACTION (e.g. 'status;status=503') or --json")
-    match = dict(base.get("match", {}))
-    for key, value in (("path", args.path), ("operation", args.operation)):
-        if value is not None:
-            match[key] = value
-    if args.method:
-        match["methods"] = args.method
-    select = dict(base.get("select", {}))
-    for key, value in (
-        ("times", args.times),
-        ("after", args.after),
-        ("every", args.every),
-        ("probability", args.probability),
-        ("seed", args.seed),
-        ("expires_after_s", args.expires),
-    ):
-        if value is not None:
-            select[key] = value
-    rule = base | {"match": match, "select": select}
-    if args.id:
-        rule["id"] = args.id
-    return FaultRule.model_validate(rule)
+    return build_rule(
+        action,
+        path=args.path,
+        methods=args.method,
+        operation=args.operation,
+        rule_id=args.id,
+        times=args.times,
+        after=args.after,
+        every=args.every,
+        probability=args.probability,
+        seed=args.seed,
+        expires_after_s=args.expires,
+    )
 
 
 def _describe(rule: dict[str, Any]) -> str:

@@ -7,17 +7,52 @@ Fixtures:
 - `harness_mock` (function): the same server, reset to its seeded start
   before each test, so tests are isolated without restarts.
 - `harness_control` (function): a `ControlClient` for the reset mock.
+- `harness_faults` (function): add fault rules inside a test; all are
+  removed after it.
+
+Marker: `@pytest.mark.harness_faults(rule, ...)` installs rules before the
+test; each rule is X-Harness-Fault syntax ("status;status=503") or a dict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from harness.control import ControlClient
+from harness.fault_spec import build_rule
 from mocks.server import MockServer
 from mocks.settings import MockSettings
+
+MARKER = "harness_faults"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(*rules): fault rules for the harness mock, installed before the test "
+        "(X-Harness-Fault syntax such as 'status;status=503', or rule dicts)",
+    )
+
+
+class FaultsFixture:
+    """What `harness_faults` gives a test."""
+
+    def __init__(self, control: ControlClient) -> None:
+        self._control = control
+
+    def add(self, action: str | dict[str, Any], **narrowing: Any) -> str:
+        """Install a rule; keywords as in `build_rule` (path, methods, times, ...)."""
+        rule = build_rule(action, **narrowing)
+        return self._control.add_fault(rule.model_dump(mode="json", exclude_none=True))
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._control.faults()
+
+    def clear(self, rule_id: str | None = None) -> None:
+        self._control.clear_faults(rule_id)
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +67,24 @@ def harness_mock_session(harness_mock_settings: MockSettings) -> Iterator[MockSe
 
 
 @pytest.fixture
-def harness_control(harness_mock_session: MockServer) -> Iterator[ControlClient]:
+def harness_control(
+    harness_mock_session: MockServer, request: pytest.FixtureRequest
+) -> Iterator[ControlClient]:
     with ControlClient(harness_mock_session.base_url) as control:
         control.reset()
+        faults = FaultsFixture(control)
+        for marker in request.node.iter_markers(MARKER):
+            for rule in marker.args:
+                faults.add(rule, **marker.kwargs)
         yield control
 
 
 @pytest.fixture
 def harness_mock(harness_mock_session: MockServer, harness_control: ControlClient) -> MockServer:
     return harness_mock_session
+
+
+@pytest.fixture
+def harness_faults(harness_control: ControlClient) -> Iterator[FaultsFixture]:
+    yield FaultsFixture(harness_control)
+    harness_control.clear_faults()

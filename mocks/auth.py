@@ -1,7 +1,10 @@
-"""Auth: the /v1/auth endpoints, and the bearer check in front of everything else.
+"""Auth, as two addons: the bearer check in front of every secured operation
+(`Authentication`), and the /v1/auth endpoints (`AuthEndpoints`).
 
-The token rules themselves (rotation, reuse detection, expiry on the virtual
-clock) live in `mocks/tokens.py`; this addon speaks HTTP for them.
+They are apart because faults sit between them: a backend's auth gateway
+judges the token before the backend fails, and a fault may still hit the
+refresh endpoint. The token rules themselves (rotation, reuse detection,
+expiry on the virtual clock) live in `mocks/tokens.py`.
 """
 
 from __future__ import annotations
@@ -46,30 +49,23 @@ def _token_body(issued: IssuedTokens) -> bytes:
     )
 
 
-class Auth:
+class Authentication:
+    """Every secured operation needs a valid access token; records which it carried."""
+
     def __init__(self, state: MockState) -> None:
         self._state = state
-        self._handlers: dict[str, Callable[[http.HTTPFlow, RequestNote], http.Response]] = {
-            "register": self._register,
-            "login": self._login,
-            "refresh": self._refresh,
-            "logout": self._logout,
-        }
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
         n = note(flow)
-        if n.operation is None:
+        if n.operation is None or not BY_ID[n.operation].secured:
             return
         try:
-            if BY_ID[n.operation].secured:
-                self._authenticate(flow, n)
-            handler = self._handlers.get(n.operation)
-            if handler is not None:
-                flow.response = handler(flow, n)
+            self._authenticate(flow, n)
         except ProblemError as problem:
-            flow.response = problem.to_response()
+            if n.rejection is None:  # the gate's verdict comes first
+                n.rejection = problem
 
     def _authenticate(self, flow: http.HTTPFlow, n: RequestNote) -> None:
         check = self._state.tokens.check_access(bearer_token(flow))
@@ -87,6 +83,35 @@ class Auth:
             )
         n.user_id = check.user_id
         n.session_id = check.session_id
+
+
+class AuthEndpoints:
+    """register, login, refresh and logout."""
+
+    def __init__(self, state: MockState) -> None:
+        self._state = state
+        self._handlers: dict[str, Callable[[http.HTTPFlow, RequestNote], http.Response]] = {
+            "register": self._register,
+            "login": self._login,
+            "refresh": self._refresh,
+            "logout": self._logout,
+        }
+
+    @property
+    def operations(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        n = note(flow)
+        handler = self._handlers.get(n.operation or "")
+        if handler is None:
+            return
+        try:
+            flow.response = handler(flow, n)
+        except ProblemError as problem:
+            flow.response = problem.to_response()
 
     def _started(self, n: RequestNote, issued: IssuedTokens, status: int) -> http.Response:
         n.user_id = self._state.tokens.session_user(issued.session_id)

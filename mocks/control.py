@@ -215,10 +215,13 @@ class Control:
         except ScenarioError as e:
             raise ProblemError(400, "invalid_scenario", str(e)) from None
         # Rules replace the current ones; config applies on top of the startup config.
-        self._settings.apply(scenario.settings(self._startup))
-        self._state.faults.clear()
-        for rule in scenario.faults:
-            self._state.faults.add(rule)
+        # Both are validated before either changes: a scenario applies whole or not at all.
+        settings = scenario.settings(self._startup)
+        try:
+            self._state.faults.replace(list(scenario.faults))
+        except ValueError as e:
+            raise ProblemError(400, "invalid_scenario", str(e)) from None
+        self._settings.apply(settings)
         return _json(
             {
                 "scenario": scenario.name,

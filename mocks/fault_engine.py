@@ -57,10 +57,13 @@ class RuleSet:
         return len(self._rules)
 
     def add(self, rule: FaultRule) -> str:
-        self._next_id += 1
-        rule_id = rule.id or f"f{self._next_id}"
-        if any(r.id == rule_id for r in self._rules):
-            raise ValueError(f"a fault rule with id {rule_id!r} exists already")
+        taken = {r.id for r in self._rules}
+        if rule.id is not None and rule.id in taken:
+            raise ValueError(f"a fault rule with id {rule.id!r} exists already")
+        rule_id = rule.id
+        while rule_id is None or rule_id in taken:
+            self._next_id += 1
+            rule_id = f"f{self._next_id}"
         seed = rule.select.seed
         self._rules.append(
             ActiveRule(
@@ -73,6 +76,13 @@ class RuleSet:
             )
         )
         return rule_id
+
+    def replace(self, rules: list[FaultRule]) -> None:
+        """All of `rules` instead of the current ones, or (on ValueError) no change."""
+        trial = RuleSet(self._clock)
+        for rule in rules:
+            trial.add(rule)
+        self._rules, self._next_id = trial._rules, trial._next_id
 
     def remove(self, rule_id: str) -> bool:
         before = len(self._rules)

@@ -113,6 +113,8 @@ def _check_retry_after(value: RetryAfter | None) -> RetryAfter | None:
         if isinstance(value, int) and value < 0:
             raise ValueError("retry_after seconds must not be negative")
         return value
+    if value.isascii() and value.isdigit():
+        return int(value)
     try:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError):

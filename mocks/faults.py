@@ -14,6 +14,7 @@ a flow that must wait, which mitmproxy awaits for that flow alone.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from collections.abc import Coroutine
@@ -150,12 +151,14 @@ class LateFaults:
                 "injected_fault",
                 "Injected failure after the request took effect.",
             )
-        elif action.then == "hang":
-            await _hang_then_close(flow, action.hang_s)
-        elif action.then == "close":
-            flow.kill()
         else:
-            _reset(self._injector.master, flow)
+            note(flow).dropped = True  # the effect happened; the client gets nothing
+            if action.then == "hang":
+                await _hang_then_close(flow, action.hang_s)
+            elif action.then == "close":
+                flow.kill()
+            else:
+                _reset(self._injector.master, flow)
 
 
 def _sample_delay(rule: FaultRule, n: RequestNote) -> float | None:
@@ -170,20 +173,28 @@ def _sample_delay(rule: FaultRule, n: RequestNote) -> float | None:
 
 
 def _status_response(action: StatusAction) -> http.Response:
-    headers = dict(action.headers)
-    if action.retry_after is not None:
-        headers.setdefault("Retry-After", str(action.retry_after))
+    # Build on mitmproxy's case-insensitive headers: the rule's own win over defaults.
+    headers = http.Headers()
+    for name, value in action.headers.items():
+        headers[name] = value
+    if action.retry_after is not None and "retry-after" not in headers:
+        headers["Retry-After"] = str(action.retry_after)
     if action.body is None:
         if action.status >= 400:
-            return problem_response(
-                action.status, "injected_fault", "Injected by a fault rule.", headers=headers
+            response = problem_response(
+                action.status, "injected_fault", "Injected by a fault rule."
             )
-        return http.Response.make(action.status, b"", headers)
-    if isinstance(action.body, str):
-        headers.setdefault("content-type", "text/plain; charset=utf-8")
-        return http.Response.make(action.status, action.body.encode(), headers)
-    headers.setdefault("content-type", "application/json")
-    return http.Response.make(action.status, json.dumps(action.body).encode(), headers)
+        else:
+            response = http.Response.make(action.status, b"")
+    elif isinstance(action.body, str):
+        response = http.Response.make(action.status, action.body.encode(), {})
+        response.headers["content-type"] = "text/plain; charset=utf-8"
+    else:
+        response = http.Response.make(action.status, json.dumps(action.body).encode(), {})
+        response.headers["content-type"] = "application/json"
+    for name, value in headers.items(multi=True):
+        response.headers[name] = value
+    return response
 
 
 async def _hang_then_close(flow: http.HTTPFlow, seconds: float) -> None:
@@ -213,14 +224,16 @@ async def _drip(master: Any, flow: http.HTTPFlow, action: DripAction) -> None:
             head.append(f"{name}: {value}")
     head += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
     writer.write("\r\n".join(head).encode("latin-1"))
-    pieces = max(1, min(action.chunks, len(body) or 1))
-    step = -(-len(body) // pieces) if body else 0
+    # Exactly `pieces` writes, each after an equal pause: the body takes the duration.
+    pieces = max(1, min(action.chunks, len(body)))
+    bounds = [len(body) * i // pieces for i in range(pieces + 1)]
     pause = action.duration_ms / 1000 / pieces
-    for start in range(0, max(len(body), 1), max(step, 1)):
+    for start, end in itertools.pairwise(bounds):
         await asyncio.sleep(pause)
         if writer.is_closing():
             break
-        writer.write(body[start : start + step])
+        writer.write(body[start:end])
+    note(flow).sent_by_hand = True
     # The response went out by hand; stop mitmproxy from sending it again.
     if flow.killable:
         flow.kill()

@@ -1,6 +1,12 @@
-"""The API key and request-signature checks that guard every API request.
+"""The gateway: API key and request-signature checks, and enforcement.
 
-Failures answer 403 (not 401) on purpose: they are not about the bearer
+The checks (`Gate` here, `Authentication` in auth.py) run before faults and
+only record their verdict, so that every attempt is journaled with its key,
+signature and token state, faulted or not. `Enforcement` runs after faults
+and answers with the first rejection: a fault applies whether or not the
+request would have passed, as a quick `curl` expects.
+
+Gate failures answer 403 (not 401) on purpose: they are not about the bearer
 token, and a client must not answer them by refreshing its session.
 """
 
@@ -10,13 +16,12 @@ import hmac
 
 from mitmproxy import http
 
+from contracts.signing import API_KEY_HEADER
 from mocks import signing
 from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.state import MockState
 from mocks.wire import request_body
-
-API_KEY_HEADER = "X-API-Key"
 
 _SIGNATURE_DETAILS = {
     signing.SignatureState.MISSING: "X-App-Timestamp, X-App-Nonce and X-App-Signature "
@@ -40,7 +45,7 @@ class Gate:
             self._check_api_key(flow)
             self._check_signature(flow)
         except ProblemError as problem:
-            flow.response = problem.to_response()
+            note(flow).rejection = problem
 
     def _check_api_key(self, flow: http.HTTPFlow) -> None:
         expected = self._state.settings.api_key
@@ -62,7 +67,6 @@ class Gate:
             return
         n = note(flow)
         headers = flow.request.headers
-        n.nonce = headers.get(signing.NONCE_HEADER)
         result = signing.verify(
             secret=settings.signing_secret,
             skew_s=settings.signature_skew_s,
@@ -71,9 +75,20 @@ class Gate:
             path=flow.request.path,
             body=request_body(flow),
             timestamp=headers.get(signing.TIMESTAMP_HEADER),
-            nonce=n.nonce,
+            nonce=headers.get(signing.NONCE_HEADER),
             signature=headers.get(signing.SIGNATURE_HEADER),
         )
         n.signature = result.value
         if result is not signing.SignatureState.VALID:
             raise ProblemError(403, f"signature_{result.value}", _SIGNATURE_DETAILS[result])
+
+
+class Enforcement:
+    """After faults: a request a check rejected gets that rejection."""
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        rejection = note(flow).rejection
+        if rejection is not None:
+            flow.response = rejection.to_response()

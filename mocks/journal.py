@@ -13,11 +13,14 @@ import json
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy import http
 
 from mocks.notes import note
+
+if TYPE_CHECKING:
+    from mocks.state import MockState
 
 DEFAULT_CAPACITY = 10_000
 
@@ -85,7 +88,10 @@ class Journal:
         n = note(flow)
         self._seq += 1
         request = flow.request
-        response = flow.response
+        # What the client got: nothing if a fault dropped the connection after
+        # the API answered; the whole response if a fault sent it by hand.
+        response = None if n.dropped else flow.response
+        error = None if n.sent_by_hand or flow.error is None else flow.error.msg
         path, _, query = request.path.partition("?")
         problem_code = None
         if response is not None and response.status_code >= 400:
@@ -101,7 +107,7 @@ class Journal:
             operation=n.operation,
             status=response.status_code if response is not None else None,
             code=problem_code,
-            error=flow.error.msg if flow.error is not None else None,
+            error=error,
             client=f"{peer[0]}:{peer[1]}" if peer else "",
             connection=flow.client_conn.id,
             token_id=n.token_id,
@@ -109,9 +115,9 @@ class Journal:
             user_id=n.user_id,
             session_id=n.session_id,
             api_key=n.api_key,
-            idempotency_key=n.idempotency_key,
+            idempotency_key=request.headers.get("Idempotency-Key"),
             idempotency=n.idempotency,
-            nonce=n.nonce,
+            nonce=request.headers.get("X-App-Nonce"),
             signature=n.signature,
             body_sha256=hashlib.sha256(request.raw_content or b"").hexdigest(),
             effect=n.effect,
@@ -154,16 +160,23 @@ def _problem_code(response: http.Response) -> str | None:
 
 
 class JournalAddon:
-    """Records each non-control flow when its response is sent or it fails."""
+    """Records each non-control flow when its response is final or it failed.
 
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
+    A flow that began before the last reset belongs to the previous run (say,
+    a request a fault held past the end of a test) and is not recorded."""
+
+    def __init__(self, state: MockState) -> None:
+        self._state = state
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        note(flow).epoch = self._state.epoch
 
     def response(self, flow: http.HTTPFlow) -> None:
-        if not note(flow).control:
-            self.journal.record(flow)
+        n = note(flow)
+        if not n.control and n.epoch == self._state.epoch:
+            self._state.journal.record(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
         n = note(flow)
-        if not n.control and flow.response is None:
-            self.journal.record(flow)
+        if not n.control and flow.response is None and n.epoch == self._state.epoch:
+            self._state.journal.record(flow)

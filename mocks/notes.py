@@ -11,6 +11,8 @@ from typing import Any
 
 from mitmproxy import http
 
+from mocks.problems import ProblemError
+
 METADATA_KEY = "harness"
 
 
@@ -30,6 +32,11 @@ class RequestNote:
     idempotency: str | None = None
     effect: dict[str, Any] | None = None
     fault: dict[str, Any] | None = None
+    epoch: int = 0  # the reset generation the request began in
+    # A check's verdict, judged before faults and enforced after them.
+    rejection: ProblemError | None = None
+    dropped: bool = False  # a fault closed the connection instead of answering
+    sent_by_hand: bool = False  # a fault wrote the response itself (drip)
     # The rule chosen for this flow, for the addon that acts after the API.
     fault_rule: Any = None
     fault_action: Any = None

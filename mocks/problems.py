@@ -41,12 +41,20 @@ class ProblemError(Exception):
         )
 
 
+def status_phrase(status: int) -> str:
+    """The reason phrase, also for codes Python has no name for (499, 520, ...)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return {4: "Client Error", 5: "Server Error"}.get(status // 100, "Status")
+
+
 def problem_body(
     status: int, code: str, detail: str, instance: str | None = None, **extensions: Any
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
-        "title": HTTPStatus(status).phrase,
+        "title": status_phrase(status),
         "status": status,
         "detail": detail,
         "code": code,

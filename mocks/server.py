@@ -28,11 +28,11 @@ from mitmproxy.master import Master
 
 from mocks import mitm_internals
 from mocks.api import Api
-from mocks.auth import Auth
+from mocks.auth import AuthEndpoints, Authentication
 from mocks.chain import AddonChain
 from mocks.control import CONTROL_PREFIX, Control
 from mocks.faults import FaultInjector, Faults, LateFaults
-from mocks.gate import Gate
+from mocks.gate import Enforcement, Gate
 from mocks.idempotency import Idempotency
 from mocks.journal import JournalAddon
 from mocks.notes import note
@@ -71,12 +71,21 @@ def mock_members(state: MockState, *, proxy: bool = False) -> list[Any]:
     """The mock's own addons, in the order their hooks must run."""
     settings = Settings(state.publish)
     injector = FaultInjector(state)
-    before = [settings, Control(state, settings), Routing(strict=not proxy), Faults(injector)]
-    after = [LateFaults(injector), JournalAddon(state.journal)]
+    front = [settings, Control(state, settings), Routing(strict=not proxy)]
+    back = [LateFaults(injector), JournalAddon(state)]
     if proxy:
-        return before + after
-    api = [Gate(state), Auth(state), Idempotency(state.idempotency), Api(state), Fallback()]
-    return before + api + after
+        return [*front, Faults(injector), *back]
+    # The gateway's checks judge before faults (so every attempt is journaled with
+    # its key, signature and token state) and are enforced after them.
+    checks = [Gate(state), Authentication(state)]
+    backend = [
+        Enforcement(),
+        AuthEndpoints(state),
+        Idempotency(state.idempotency),
+        Api(state),
+        Fallback(),
+    ]
+    return [*front, *checks, Faults(injector), *backend, *back]
 
 
 def mock_addons(state: MockState, *, proxy: bool = False) -> list[Any]:
@@ -145,13 +154,13 @@ async def serve(
         master.addons.add(*mock_addons(state, proxy=config.upstream is not None))
         if on_ready is not None:
             master.addons.add(_ReadySignal(on_ready))
-        opts.update(
-            connection_strategy="lazy",
-            body_size_limit=HARD_BODY_LIMIT,
-            ssl_insecure=config.upstream_insecure,
-            **{option_name(k): v for k, v in config.settings.model_dump().items()},
-            **config.extra_options,
-        )
+        defaults: dict[str, Any] = {
+            "connection_strategy": "lazy",
+            "body_size_limit": HARD_BODY_LIMIT,
+            "ssl_insecure": config.upstream_insecure,
+        }
+        defaults |= {option_name(k): v for k, v in config.settings.model_dump().items()}
+        opts.update(**(defaults | config.extra_options))  # --set wins over our defaults
         if on_master is not None:
             on_master(master)
         try:
@@ -184,6 +193,7 @@ class MockServer:
         port: int = 0,
         settings: MockSettings | None = None,
         upstream: str | None = None,
+        upstream_insecure: bool = False,
         extra_options: dict[str, Any] | None = None,
     ) -> None:
         self.state = state or MockState()
@@ -191,6 +201,7 @@ class MockServer:
             host=host,
             port=port,
             upstream=upstream,
+            upstream_insecure=upstream_insecure,
             settings=settings or MockSettings(),
             extra_options=extra_options or {},
         )

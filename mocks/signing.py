@@ -14,15 +14,33 @@ use a random one.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from collections import OrderedDict
 from enum import StrEnum
 
-TIMESTAMP_HEADER = "X-App-Timestamp"
-NONCE_HEADER = "X-App-Nonce"
-SIGNATURE_HEADER = "X-App-Signature"
+from contracts.signing import (  # re-exported: the mock verifies what the contract defines
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    body_digest,
+    sign,
+    signing_string,
+)
+
+__all__ = [
+    "NONCE_HEADER",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "NonceCache",
+    "SignatureState",
+    "body_digest",
+    "parse_timestamp",
+    "sign",
+    "signing_string",
+    "verify",
+]
+
 MAX_NONCE_LENGTH = 128
 
 
@@ -34,19 +52,6 @@ class SignatureState(StrEnum):
     STALE = "stale"
     INVALID = "invalid"
     REPLAYED = "replayed"
-
-
-def body_digest(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
-
-
-def signing_string(timestamp: str, nonce: str, method: str, path: str, body: bytes) -> str:
-    return f"{timestamp}:{nonce}:{method.upper()}:{path}:{body_digest(body)}"
-
-
-def sign(secret: str, timestamp: str, nonce: str, method: str, path: str, body: bytes) -> str:
-    message = signing_string(timestamp, nonce, method, path, body).encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def parse_timestamp(value: str) -> float | None:

@@ -24,6 +24,7 @@ class MockState:
     faults: RuleSet = field(default_factory=RuleSet)
 
     def __post_init__(self) -> None:
+        self.epoch = 0
         self.store = Store(self.seed, self.product_count)
         self.tokens = TokenService(self.clock)
         self.idempotency = IdempotencyStore(self.clock)
@@ -37,6 +38,7 @@ class MockState:
 
     def reset(self) -> None:
         """Back to the seeded start: data, sessions, clock, keys, nonces, faults, journal."""
+        self.epoch += 1
         self.clock.reset()
         self.store.reset()
         self.tokens.reset()

@@ -1,21 +1,35 @@
-"""Helpers shared by the mock's tests: a small API client, problem checks, payloads.
+"""Helpers shared by the mock's tests: a small API client, problem checks, payloads,
+what real clients see of a fault, and `harness` as a real process.
 
 Tests talk to the real mock over loopback; nothing here fakes the server.
 """
 
 from __future__ import annotations
 
+import queue
 import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
+import pytest
+import requests
 
 from contracts import models
+from harness.control import ControlClient
 from mocks import signing
 from mocks.problems import PROBLEM_TYPE_BASE
 from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
@@ -23,6 +37,9 @@ from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PRODUCTS = "/v1/products"
 PROFILE = "/v1/users/profile"
+# Built once: an httpx client loads the CA bundle on creation (some 20 ms) unless given a
+# context, even for plain-HTTP loopback.
+TLS_CONTEXT = ssl.create_default_context()
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -50,6 +67,11 @@ def tokens_from(response: httpx.Response, status: int = 200) -> Tokens:
     assert set(response.json()) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert body.token_type == "Bearer"
     return Tokens(body.access_token, body.refresh_token, body.expires_in)
+
+
+def bug(reason: str) -> pytest.MarkDecorator:
+    """Marks a test that shows a bug: it must fail until the bug is fixed."""
+    return pytest.mark.xfail(reason=f"BUG: {reason}", strict=True)
 
 
 def assert_problem(
@@ -109,7 +131,7 @@ class ApiClient:
     """httpx against the mock, with the few calls most tests need."""
 
     def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=10.0)
+        self.http = httpx.Client(base_url=base_url, timeout=10.0, verify=TLS_CONTEXT)
 
     def close(self) -> None:
         self.http.close()
@@ -185,3 +207,142 @@ class ApiClient:
                 return ids
             ids.extend(item["id"] for item in batch)
             page += 1
+
+
+# --- what real clients see of a fault ---------------------------------------------------
+
+CLIENTS = ("httpx", "requests")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one real HTTP client got for one request: a response, or the exception it
+    raised, and how long it took either way."""
+
+    client: str
+    seconds: float
+    status: int | None = None
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    body: bytes = b""
+    error: Exception | None = None
+    raw: Any = None  # the client's own response object
+
+    def response(self) -> httpx.Response:
+        """The response as an httpx.Response, for checks like `assert_problem`."""
+        assert self.status is not None, f"{self.client} raised {self.error!r}"
+        return httpx.Response(self.status, headers=self.headers, content=self.body)
+
+
+def fetch(client: str, method: str, url: str, *, timeout: float = 10.0, **kwargs: Any) -> Seen:
+    """One request with a fresh connection of `client` ("httpx" or "requests")."""
+    start = time.perf_counter()
+    try:
+        if client == "httpx":
+            got = httpx.request(method, url, timeout=timeout, verify=TLS_CONTEXT, **kwargs)
+            headers = got.headers
+        else:
+            got = requests.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+            headers = httpx.Headers(list(got.raw.headers.items()))  # duplicates kept apart
+    except (httpx.HTTPError, requests.RequestException) as e:
+        return Seen(client, time.perf_counter() - start, error=e)
+    seconds = time.perf_counter() - start
+    return Seen(client, seconds, got.status_code, headers, got.content, raw=got)
+
+
+# What each client raises when the mock drops or starves the connection (by fault kind and
+# client), and a piece of its message that says why.
+DROPPED: dict[tuple[str, str], tuple[type[Exception], str]] = {
+    ("reset", "httpx"): (httpx.ReadError, "Connection reset by peer"),
+    ("reset", "requests"): (requests.exceptions.ConnectionError, "ConnectionResetError"),
+    ("close", "httpx"): (httpx.RemoteProtocolError, "Server disconnected without sending"),
+    ("close", "requests"): (requests.exceptions.ConnectionError, "RemoteDisconnected"),
+    ("hang", "httpx"): (httpx.ReadTimeout, "timed out"),
+    ("hang", "requests"): (requests.exceptions.ReadTimeout, "Read timed out"),
+    ("short_body", "httpx"): (httpx.ReadTimeout, "timed out"),
+    ("short_body", "requests"): (requests.exceptions.ConnectionError, "Read timed out"),
+}
+
+
+def assert_dropped(seen: Seen, kind: str) -> None:
+    """The client raised exactly what it raises for `kind` (a key of DROPPED)."""
+    expected, why = DROPPED[kind, seen.client]
+    assert type(seen.error) is expected, f"{seen.client}: {seen.error!r} (status {seen.status})"
+    assert why in repr(seen.error)
+
+
+def journal_entry(control: ControlClient, timeout: float = 3.0, **match: Any) -> dict[str, Any]:
+    """The one journal entry with these field values, waiting for it: a request the mock
+    holds or drops is journaled only once the mock lets go of it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in control.entries() if all(e[k] == v for k, v in match.items())]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- `harness` as a real process ----------------------------------------------------------
+
+BANNER_END = "Ctrl-C stops the mock."
+
+
+def harness_command() -> list[str]:
+    script = Path(sys.executable).with_name("harness")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("harness")
+    return [found] if found else [sys.executable, "-m", "harness.cli"]
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    """stdout up to the line containing `marker` (the reader keeps draining after)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no {marker!r} within {timeout} s: {''.join(seen)}") from None
+        if line is None:
+            raise AssertionError(f"the mock exited early; it printed: {''.join(seen)}")
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+
+
+@dataclass(frozen=True)
+class MockProcess:
+    base_url: str
+    banner: str
+
+
+@contextmanager
+def harness_mock_process(*args: str, stderr_path: Path) -> Iterator[MockProcess]:
+    """`harness mock --port 0 ARGS` as a real process until the block ends, then Ctrl-C,
+    which must stop it cleanly."""
+    command = [*harness_command(), "mock", "--port", "0", *args]
+    with (
+        stderr_path.open("w") as stderr,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
+    ):
+        try:
+            banner = read_until(process, BANNER_END, timeout=30)
+            found = re.search(r"Control API\s+(http://127\.0\.0\.1:\d+)/__harness/", banner)
+            assert found, banner
+            yield MockProcess(found.group(1), banner)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=15) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()

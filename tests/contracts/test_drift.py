@@ -12,7 +12,7 @@ import schemathesis
 from contracts import models, openapi
 from contracts.operations import OPERATIONS
 from mocks.api import Api
-from mocks.auth import Auth
+from mocks.auth import AuthEndpoints
 from mocks.state import MockState
 from mocks.store import Store
 
@@ -38,7 +38,7 @@ def test_the_document_is_valid_openapi_and_loads_in_schemathesis() -> None:
 
 def test_the_mock_handles_every_documented_operation() -> None:
     state = MockState()
-    served = set(Api(state).operations) | set(Auth(state)._handlers)
+    served = Api(state).operations | AuthEndpoints(state).operations
     assert served == {op.operation_id for op in OPERATIONS}
 
 

@@ -3,87 +3,38 @@
 
 from __future__ import annotations
 
-import queue
 import re
-import shutil
-import signal
 import socket
 import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from mock_testkit import harness_command, harness_mock_process
 
 from harness.cli import main
 from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
-BANNER_END = "Ctrl-C stops the mock."
-
-
-def _harness_command() -> list[str]:
-    script = Path(sys.executable).with_name("harness")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("harness")
-    return [found] if found else [sys.executable, "-m", "harness.cli"]
-
-
-def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    """stdout up to the line containing `marker` (the reader keeps draining after)."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError(f"no {marker!r} within {timeout} s: {''.join(seen)}") from None
-        if line is None:
-            raise AssertionError(f"the mock exited early; it printed: {''.join(seen)}")
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-
 
 def test_harness_mock_serves_until_sigint(tmp_path: Path) -> None:
-    command = [*_harness_command(), "mock", "--port", "0", "--api-key", "cli-key"]
-    command += ["--access-ttl", "60"]
-    with (
-        (tmp_path / "stderr.txt").open("w") as stderr,
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
-    ):
-        try:
-            banner = _read_until(process, BANNER_END, timeout=30)
-            found = re.search(r"Mock API\s+(http://127\.0\.0\.1:(\d+))/v1\n", banner)
-            assert found, banner
-            base_url, port = found.group(1), int(found.group(2))
-            assert port > 0
-            assert f"Control API   {base_url}/__harness/" in banner
-            assert f"{DEMO_EMAIL} / {DEMO_PASSWORD}" in banner
-            assert "Access TTL    60 s" in banner
-            assert "API key       cli-key" in banner
-            health = httpx.get(f"{base_url}/__harness/health", timeout=10)
-            assert health.json()["status"] == "ok"
-            config = httpx.get(f"{base_url}/__harness/config", timeout=10).json()
-            assert (config["api_key"], config["access_ttl_s"]) == ("cli-key", 60)
-            refused = httpx.get(f"{base_url}/v1/products", timeout=10)
-            assert refused.json()["code"] == "missing_api_key"
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=15) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
+    args = ("--api-key", "cli-key", "--access-ttl", "60")
+    # The helper sends Ctrl-C when the block ends and checks that the mock exits 0.
+    with harness_mock_process(*args, stderr_path=tmp_path / "stderr.txt") as mock:
+        banner = mock.banner
+        found = re.search(r"Mock API\s+(http://127\.0\.0\.1:(\d+))/v1\n", banner)
+        assert found, banner
+        base_url, port = found.group(1), int(found.group(2))
+        assert port > 0
+        assert f"Control API   {base_url}/__harness/" in banner
+        assert f"{DEMO_EMAIL} / {DEMO_PASSWORD}" in banner
+        assert "Access TTL    60 s" in banner
+        assert "API key       cli-key" in banner
+        health = httpx.get(f"{base_url}/__harness/health", timeout=10)
+        assert health.json()["status"] == "ok"
+        config = httpx.get(f"{base_url}/__harness/config", timeout=10).json()
+        assert (config["api_key"], config["access_ttl_s"]) == ("cli-key", 60)
+        refused = httpx.get(f"{base_url}/v1/products", timeout=10)
+        assert refused.json()["code"] == "missing_api_key"
 
 
 def test_a_non_numeric_ttl_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,7 +85,7 @@ def test_a_port_in_use_is_reported_plainly() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [*_harness_command(), "mock", "--port", str(port)],
+            [*harness_command(), "mock", "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=30,

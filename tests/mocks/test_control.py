@@ -148,6 +148,9 @@ def test_unknown_control_paths_are_a_404(api: ApiClient, path: str) -> None:
         ("DELETE", "/__harness/clock", "GET, POST"),
         ("GET", "/__harness/tokens/expire", "POST"),
         ("POST", CONFIG, "GET, PUT"),
+        ("PUT", "/__harness/faults", "DELETE, GET, POST"),
+        ("GET", "/__harness/faults/f1", "DELETE"),
+        ("GET", "/__harness/scenario", "POST"),
     ],
 )
 def test_wrong_control_methods_are_a_405_with_allow(

@@ -1,0 +1,77 @@
+"""The synchronous client: httpx.Client, threads, time.sleep. Runs under gevent too.
+
+client = ApiClient("http://127.0.0.1:8080")
+client.login("demo@example.com", "demo-password")
+page = client.list_products(page_size=5)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from harness.client import calls
+from harness.client.calls import Call
+from harness.client.engine import Flow, Refresh, Send, Settings, classify, refresh_flow, run_call
+from harness.client.operations import settle, sync_operation
+from harness.client.options import ClientOptions
+
+
+class ApiClient:
+    def __init__(self, base_url: str, options: ClientOptions | None = None, **kwargs: Any):
+        options = options or ClientOptions(**kwargs)
+        self.settings: Settings = options.settings(base_url)
+        self._http = httpx.Client(timeout=options.timeout, transport=options.transport)
+        self._refresh_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call[T](self, call: Call[T]) -> T:
+        result: T = self._drive(run_call(call, self.settings))
+        settle(self.settings, call, result)
+        return result
+
+    def _drive(self, flow: Flow) -> Any:
+        result: Any = None
+        while True:
+            try:
+                command = flow.send(result)
+            except StopIteration as done:
+                return done.value
+            if isinstance(command, Send):
+                result = self._send(command.request)
+            elif isinstance(command, Refresh):
+                # Single-flight: one refresh at a time; those who waited see the new token.
+                with self._refresh_lock:
+                    result = self._drive(refresh_flow(self.settings, command.stale_access_token))
+            else:
+                time.sleep(command.seconds)
+                result = None
+
+    def _send(self, request: httpx.Request) -> Any:
+        try:
+            return self._http.send(request)
+        except httpx.HTTPError as e:
+            return classify(e)
+
+    register = sync_operation(calls.register)
+    login = sync_operation(calls.login)
+    refresh = sync_operation(calls.refresh)
+    logout = sync_operation(calls.logout)
+    get_profile = sync_operation(calls.get_profile)
+    update_profile = sync_operation(calls.update_profile)
+    list_products = sync_operation(calls.list_products)
+    get_product = sync_operation(calls.get_product)
+    create_product = sync_operation(calls.create_product)
+    update_product = sync_operation(calls.update_product)
+    delete_product = sync_operation(calls.delete_product)
