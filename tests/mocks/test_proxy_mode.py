@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from mock_testkit import harness_mock_process
 
 from harness.control import ControlClient
 from harness.fault_spec import build_rule
@@ -200,3 +201,11 @@ def test_the_mock_can_front_another_mock(harness_mock: MockServer) -> None:
         )
         assert login.status_code == 200
         assert "access_token" in login.json()
+
+
+def test_harness_mock_upstream_from_the_command_line(upstream: Upstream, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{upstream.port}"
+    with harness_mock_process("--upstream", url, stderr_path=tmp_path / "err") as mock:
+        assert f"-> {url}" in mock.banner
+        assert httpx.get(mock.base_url + "/v1/products").json()["upstream"] is True
+    assert upstream.seen == [("GET", "/v1/products", b"")]

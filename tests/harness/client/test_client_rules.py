@@ -456,6 +456,20 @@ def test_r17_json_round_trips_without_loss(
     assert "unknown_field" not in out
 
 
+def test_a_missing_required_field_is_a_clear_error(
+    client: ApiClient, harness_control: ControlClient
+) -> None:
+    without_name = AWKWARD_PRODUCT.replace('"name": "Caf\\u00e9 \\ud83d\\ude00", ', "")
+    assert '"name"' not in without_name.split('"category"')[0]
+    add_fault(
+        harness_control,
+        {"type": "status", "status": 200, "body": without_name},
+        match={"operation": "getProduct"},
+    )
+    with pytest.raises(errors.Unexpected, match=r"name\s+Field required"):
+        client.get_product("prd_1")
+
+
 @pytest.mark.parametrize("action", [{"type": "malformed"}, {"type": "empty"}])
 def test_r18_malformed_bodies_are_one_clear_error(
     client: ApiClient, harness_control: ControlClient, action: dict[str, Any]
