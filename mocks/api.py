@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -11,7 +10,8 @@ from pydantic import TypeAdapter
 
 from contracts import models
 from contracts.operations import API_PREFIX
-from mocks.notes import RequestNote, note
+from mocks.handlers import OperationHandlers
+from mocks.notes import RequestNote
 from mocks.problems import ProblemError
 from mocks.state import MockState
 from mocks.store import EmailTaken
@@ -22,37 +22,21 @@ _PRODUCTS_PATH = API_PREFIX + "/products"
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
-Handler = Callable[[http.HTTPFlow, RequestNote], http.Response]
 
-
-class Api:
+class Api(OperationHandlers):
     def __init__(self, state: MockState) -> None:
         self._state = state
-        self._handlers: dict[str, Handler] = {
-            "getProfile": self._get_profile,
-            "updateProfile": self._update_profile,
-            "listProducts": self._list_products,
-            "createProduct": self._create_product,
-            "getProduct": self._get_product,
-            "updateProduct": self._update_product,
-            "deleteProduct": self._delete_product,
-        }
-
-    @property
-    def operations(self) -> frozenset[str]:
-        return frozenset(self._handlers)
-
-    def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
-        n = note(flow)
-        handler = self._handlers.get(n.operation or "")
-        if handler is None:
-            return
-        try:
-            flow.response = handler(flow, n)
-        except ProblemError as problem:
-            flow.response = problem.to_response()
+        super().__init__(
+            {
+                "getProfile": self._get_profile,
+                "updateProfile": self._update_profile,
+                "listProducts": self._list_products,
+                "createProduct": self._create_product,
+                "getProduct": self._get_product,
+                "updateProduct": self._update_product,
+                "deleteProduct": self._delete_product,
+            }
+        )
 
     # --- users ----------------------------------------------------------------
 

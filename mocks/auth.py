@@ -9,12 +9,11 @@ expiry on the virtual clock) live in `mocks/tokens.py`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from mitmproxy import http
 
 from contracts import models
 from contracts.operations import BY_ID
+from mocks.handlers import OperationHandlers
 from mocks.notes import RequestNote, note
 from mocks.problems import ProblemError
 from mocks.state import MockState
@@ -85,33 +84,19 @@ class Authentication:
         n.session_id = check.session_id
 
 
-class AuthEndpoints:
+class AuthEndpoints(OperationHandlers):
     """register, login, refresh and logout."""
 
     def __init__(self, state: MockState) -> None:
         self._state = state
-        self._handlers: dict[str, Callable[[http.HTTPFlow, RequestNote], http.Response]] = {
-            "register": self._register,
-            "login": self._login,
-            "refresh": self._refresh,
-            "logout": self._logout,
-        }
-
-    @property
-    def operations(self) -> frozenset[str]:
-        return frozenset(self._handlers)
-
-    def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
-        n = note(flow)
-        handler = self._handlers.get(n.operation or "")
-        if handler is None:
-            return
-        try:
-            flow.response = handler(flow, n)
-        except ProblemError as problem:
-            flow.response = problem.to_response()
+        super().__init__(
+            {
+                "register": self._register,
+                "login": self._login,
+                "refresh": self._refresh,
+                "logout": self._logout,
+            }
+        )
 
     def _started(self, n: RequestNote, issued: IssuedTokens, status: int) -> http.Response:
         n.user_id = self._state.tokens.session_user(issued.session_id)
