@@ -87,7 +87,7 @@ def new_master(opts: Any) -> Master:
 
 
 def release_master() -> None:
-    """Forget this thread's master once it has stopped."""
+    """Forget this thread's master; call once its event loop has closed."""
     with _lock:
         _bound.pop(threading.get_ident(), None)
 

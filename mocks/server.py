@@ -177,7 +177,8 @@ async def serve(
         await _stop_listening(master)
         startup_errors.finish()
         mitm_internals.forget_log_handler(master)
-        mitm_internals.release_master()
+        # The thread keeps its mitmproxy context until its event loop is gone:
+        # connection cleanup still runs after this (see MockServer._run).
 
 
 async def _stop_listening(master: Master) -> None:
@@ -248,6 +249,7 @@ class MockServer:
         except Exception as e:  # reported to the thread that called start()
             self._failure = e
         finally:
+            mitm_internals.release_master()  # the loop is closed: nothing can ask any more
             self._ready.set()
 
     def stop(self, timeout: float = 10.0) -> None:
