@@ -2,6 +2,9 @@
 
     HARNESS_BASE_URL=http://127.0.0.1:8080 python -m harness.conformance.reference_adapter
 
+`HARNESS_REFERENCE_DEFECT=<name>` runs a deliberately defective variant instead
+(see defects.py): the proof that verdicts can fail.
+
 Reads one JSON request per line on stdin, answers one JSON reply per line on
 stdout. Uses the async client so that `parallel` and `cancel_after_ms` are
 real concurrency and real cancellation.
@@ -23,6 +26,7 @@ from pydantic import BaseModel
 from contracts.models import ProductInput
 from harness.client import AsyncApiClient, ClientOptions, RetryPolicy, TokenPair
 from harness.client.errors import ApiError
+from harness.conformance.defects import defective_client
 
 Op = Callable[[AsyncApiClient, dict[str, Any]], Awaitable[Any]]
 
@@ -121,7 +125,9 @@ async def serve(base_url: str, options: ClientOptions) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    async with AsyncApiClient(base_url, options) as api:
+    defect = os.environ.get("HARNESS_REFERENCE_DEFECT")
+    client = defective_client(defect, base_url, options) if defect else None
+    async with client or AsyncApiClient(base_url, options) as api:
         while line := await reader.readline():
             try:
                 request = json.loads(line)

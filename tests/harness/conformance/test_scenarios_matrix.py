@@ -1,0 +1,68 @@
+"""Every scenario passes the reference client and fails the variant that breaks
+its rule, and only that one: a verdict that cannot fail is a defect."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.conformance.adapter import REFERENCE_ADAPTER, Adapter, AdapterEnv
+from harness.conformance.defects import DEFECTS
+from harness.conformance.scenarios import SCENARIOS, Context
+from harness.conformance.verdicts import Outcome
+from harness.control import ControlClient
+from mocks.server import MockServer
+
+BREAKS = {
+    "parallel-refresh": "R1",
+    "retry-post-without-key": "R6",
+    "ignore-retry-after": "R9",
+}
+
+
+def _verdict(
+    mock: MockServer, control: ControlClient, rule: str, defect: str | None, tmp_path: Path
+) -> tuple[Outcome, str]:
+    env = AdapterEnv(base_url=mock.base_url, log_file=tmp_path / "client.log")
+    extra = {"HARNESS_REFERENCE_DEFECT": defect} if defect else {}
+    old = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        with Adapter.start(REFERENCE_ADAPTER, env) as adapter:
+            verdict = SCENARIOS[rule].run(Context(control, adapter))
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return verdict.outcome, verdict.summary + "\n" + "\n".join(verdict.evidence)
+
+
+def test_every_defect_breaks_a_judged_rule() -> None:
+    assert set(BREAKS) == set(DEFECTS)
+    assert set(BREAKS.values()) <= set(SCENARIOS)
+
+
+@pytest.mark.parametrize("rule", sorted(SCENARIOS))
+def test_the_reference_client_passes(
+    harness_mock: MockServer, harness_control: ControlClient, rule: str, tmp_path: Path
+) -> None:
+    outcome, why = _verdict(harness_mock, harness_control, rule, None, tmp_path)
+    assert outcome is Outcome.PASS, why
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+@pytest.mark.parametrize("rule", sorted(SCENARIOS))
+def test_a_defect_fails_exactly_the_rule_it_breaks(
+    harness_mock: MockServer,
+    harness_control: ControlClient,
+    rule: str,
+    defect: str,
+    tmp_path: Path,
+) -> None:
+    outcome, why = _verdict(harness_mock, harness_control, rule, defect, tmp_path)
+    expected = Outcome.FAIL if BREAKS[defect] == rule else Outcome.PASS
+    assert outcome is expected, why
