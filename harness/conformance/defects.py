@@ -7,15 +7,30 @@ client breaking its rule is itself a defect. Never use them for anything else.
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
+import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harness.client import AsyncApiClient, ClientOptions, RetryPolicy
+import httpx
+
+from contracts import signing
+from harness.client import AsyncApiClient, ClientOptions, RetryPolicy, TokenPair, TokenStore, errors
+from harness.client.calls import Call
 from harness.client.engine import Refresh, Send, refresh_flow
 from harness.client.retry import Attempt, Decision
 
-DEFECTS = ("parallel-refresh", "retry-post-without-key", "ignore-retry-after")
+DEFECTS = (
+    "parallel-refresh",
+    "retry-post-without-key",
+    "ignore-retry-after",
+    "keeps-old-refresh-token",
+    "new-key-per-attempt",
+    "retries-4xx",
+    "retries-malformed",
+    "clock-nonce",
+)
 
 
 class ParallelRefreshClient(AsyncApiClient):
@@ -55,6 +70,75 @@ class IgnoresRetryAfterPolicy(RetryPolicy):
         return super().decide(replace(attempt, retry_after=None), elapsed_s=elapsed_s, rng=rng)
 
 
+class KeepsOldRefreshToken:
+    """A token store that saves the new access token but keeps the first refresh token."""
+
+    def __init__(self, inner: TokenStore) -> None:
+        self._inner = inner
+
+    def get(self) -> TokenPair | None:
+        return self._inner.get()
+
+    def set(self, pair: TokenPair) -> None:
+        old = self._inner.get()
+        self._inner.set(TokenPair(pair.access_token, old.refresh_token) if old else pair)
+
+    def clear(self) -> None:
+        self._inner.clear()
+
+
+class NewKeyPerAttemptClient(AsyncApiClient):
+    """Mints a new Idempotency-Key for every attempt, which defeats its purpose."""
+
+    async def _send(self, request: httpx.Request) -> Any:
+        if "Idempotency-Key" in request.headers:
+            request.headers["Idempotency-Key"] = secrets.token_hex(16)
+        return await super()._send(request)
+
+
+class ClockNonceClient(AsyncApiClient):
+    """Signs with a nonce derived from the clock in milliseconds, as the seed does."""
+
+    async def _send(self, request: httpx.Request) -> Any:
+        secret = self.settings.signing_secret
+        if secret and signing.NONCE_HEADER in request.headers:
+            timestamp = request.headers[signing.TIMESTAMP_HEADER]
+            nonce = base64.b64encode(timestamp.encode()).decode()[:16]
+            request.headers[signing.NONCE_HEADER] = nonce
+            request.headers[signing.SIGNATURE_HEADER] = signing.sign(
+                secret,
+                timestamp,
+                nonce,
+                request.method,
+                request.url.raw_path.decode(),
+                request.content,
+            )
+        return await super()._send(request)
+
+
+@dataclass(frozen=True)
+class Retries4xxPolicy(RetryPolicy):
+    """Treats every error status as worth another try."""
+
+    def is_retryable(self, attempt: Attempt) -> str | None:
+        if attempt.status is not None and attempt.status >= 400 and attempt.method == "GET":
+            return f"status {attempt.status}"
+        return super().is_retryable(attempt)
+
+
+class RetriesUnexpectedClient(AsyncApiClient):
+    """Wraps every call in its own retry loop for "unexpected" errors: a body it
+    cannot read is asked for again and again."""
+
+    async def call[T](self, call: Call[T]) -> T:
+        for _ in range(3):
+            try:
+                return await super().call(call)
+            except errors.Unexpected:
+                await asyncio.sleep(0.01)
+        return await super().call(call)
+
+
 def defective_client(defect: str, base_url: str, options: ClientOptions) -> AsyncApiClient:
     if defect == "parallel-refresh":
         return ParallelRefreshClient(base_url, options)
@@ -64,6 +148,20 @@ def defective_client(defect: str, base_url: str, options: ClientOptions) -> Asyn
     if defect == "ignore-retry-after":
         deaf = IgnoresRetryAfterPolicy(**_fields(options.retry))
         return AsyncApiClient(base_url, replace(options, retry=deaf))
+    if defect == "keeps-old-refresh-token":
+        return AsyncApiClient(
+            base_url, replace(options, tokens=KeepsOldRefreshToken(options.tokens))
+        )
+    if defect == "new-key-per-attempt":
+        return NewKeyPerAttemptClient(base_url, options)
+    if defect == "retries-4xx":
+        return AsyncApiClient(
+            base_url, replace(options, retry=Retries4xxPolicy(**_fields(options.retry)))
+        )
+    if defect == "retries-malformed":
+        return RetriesUnexpectedClient(base_url, options)
+    if defect == "clock-nonce":
+        return ClockNonceClient(base_url, options)
     raise ValueError(f"unknown defect {defect!r}; one of {', '.join(DEFECTS)}")
 
 
