@@ -10,7 +10,7 @@ from typing import Any
 
 from mitmproxy.master import Master
 
-from harness import fault_cli
+from harness import fault_cli, verify_cli
 from mocks.control import CONTROL_PREFIX
 from mocks.journal import DEFAULT_CAPACITY, Journal
 from mocks.scenarios import Scenario, ScenarioError, load_scenario
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_mock_parser(commands)
     fault_cli.add_parsers(commands)
+    verify_cli.add_parser(commands)
     commands.add_parser(
         "check",
         help="run the whole harness against the embedded mock and print a scorecard",
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "check": run_check,
         "fault": fault_cli.run_fault,
         "scenario": fault_cli.run_scenario,
+        "verify": verify_cli.run,
     }
     return handlers[args.command](args)
 

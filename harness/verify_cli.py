@@ -1,0 +1,74 @@
+"""`harness verify`: judge a client against the rules, from the mock's journal."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.conformance.adapter import REFERENCE_ADAPTER, parse_command
+from harness.conformance.runner import run_scenarios, unknown_scenarios, write_junit
+from harness.conformance.scenarios import SCENARIOS
+from harness.conformance.verdicts import Outcome, Verdict
+from mocks.server import MockServer
+
+MARKS = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.NOT_APPLICABLE: "N/A "}
+
+
+def add_parser(commands: Any) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="judge a client against the client rules (the reference client by default)",
+        description="Provoke each client rule through the mock and judge the client from "
+        "the mock's journal. The client is driven through an adapter speaking the stdio "
+        "protocol of docs/adapter-protocol.md.",
+    )
+    verify.add_argument(
+        "--adapter", help='the adapter command, e.g. "node adapters/node/adapter.mjs"'
+    )
+    verify.add_argument(
+        "--scenario",
+        action="append",
+        metavar="ID",
+        help=f"only these rules (repeatable): {', '.join(SCENARIOS)}",
+    )
+    verify.add_argument("--junit", type=Path, help="write JUnit XML here")
+
+
+def _print_verdict(verdict: Verdict, seconds: float) -> None:
+    print(
+        f"  {MARKS[verdict.outcome]}  {verdict.rule.id:<4} {verdict.rule.title[:60]:<60} "
+        f"{seconds:5.1f} s",
+        flush=True,
+    )
+    if verdict.outcome is Outcome.FAIL:
+        print(f"        {verdict.summary}")
+        for line in verdict.evidence[:8]:
+            print(f"          {line}")
+
+
+def run(args: argparse.Namespace) -> int:
+    ids = args.scenario or list(SCENARIOS)
+    unknown = unknown_scenarios(ids)
+    if unknown:
+        print(
+            f"harness verify: unknown scenario(s) {', '.join(unknown)}; "
+            f"known: {', '.join(SCENARIOS)}"
+        )
+        return 2
+    command = parse_command(args.adapter) if args.adapter else list(REFERENCE_ADAPTER)
+    who = args.adapter or "the reference client"
+    print(f"Judging {who} on {len(ids)} rules against the embedded mock", flush=True)
+    with tempfile.TemporaryDirectory() as logs, MockServer() as mock:
+        verdicts = run_scenarios(
+            mock.base_url, command, ids, log_dir=Path(logs), on_verdict=_print_verdict
+        )
+    if args.junit:
+        write_junit(verdicts, args.junit)
+    counts = {o: sum(v.outcome is o for v in verdicts) for o in Outcome}
+    print(
+        f"\nconformance: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
+        f"{counts[Outcome.NOT_APPLICABLE]} not applicable"
+    )
+    return 1 if counts[Outcome.FAIL] else 0
