@@ -12,13 +12,22 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import client_overhead, fault_delay, fault_rules_cost, mock_throughput
+from bench import (
+    client_overhead,
+    contract_suite,
+    fault_delay,
+    fault_rules_cost,
+    load_throughput,
+    mock_throughput,
+)
 
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "mock_throughput": mock_throughput.main,
     "fault_delay": fault_delay.main,
     "fault_rules_cost": fault_rules_cost.main,
     "client_overhead": client_overhead.main,
+    "load_throughput": load_throughput.main,
+    "contract_suite": contract_suite.main,
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from mitmproxy.master import Master
 
-from harness import fault_cli, verify_cli
+from harness import contract_cli, fault_cli, load_cli, verify_cli
 from mocks.control import CONTROL_PREFIX
 from mocks.journal import DEFAULT_CAPACITY, Journal
 from mocks.scenarios import Scenario, ScenarioError, load_scenario
@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mock_parser(commands)
     fault_cli.add_parsers(commands)
     verify_cli.add_parser(commands)
+    load_cli.add_parser(commands)
+    contract_cli.add_parser(commands)
     commands.add_parser(
         "check",
         help="run the whole harness against the embedded mock and print a scorecard",
@@ -202,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         "fault": fault_cli.run_fault,
         "scenario": fault_cli.run_scenario,
         "verify": verify_cli.run,
+        "load": load_cli.run,
+        "contract": contract_cli.run,
     }
     return handlers[args.command](args)
 

@@ -30,6 +30,7 @@ from mitmproxy.master import Master
 from mocks import mitm_internals
 from mocks.api import Api
 from mocks.auth import AuthEndpoints, Authentication
+from mocks.breakage import Breakage
 from mocks.chain import AddonChain
 from mocks.control import CONTROL_PREFIX, Control
 from mocks.faults import FaultInjector, Faults, LateFaults
@@ -82,6 +83,7 @@ def mock_members(state: MockState, *, proxy: bool = False) -> list[Any]:
     backend = [
         Enforcement(),
         AuthEndpoints(state),
+        Breakage(state),  # a no-op unless harness_breakage names flaws
         Idempotency(state.idempotency),
         Api(state),
         Fallback(),

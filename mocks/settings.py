@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from mitmproxy import addonmanager, exceptions
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mocks.breakage import parse_flaws
 
 OPTION_PREFIX = "harness_"
 
@@ -51,6 +53,17 @@ class MockSettings(BaseModel):
     signature_skew_s: Seconds = Field(
         300, description="Largest accepted distance of X-App-Timestamp from the real clock."
     )
+    breakage: Annotated[str, Field(max_length=512)] | None = Field(
+        None,
+        description="Deliberate contract violations, comma-separated (see mocks/breakage.py): "
+        "the proof that the contract suite can fail. Off by default.",
+    )
+
+    @field_validator("breakage")
+    @classmethod
+    def _known_flaws(cls, value: str | None) -> str | None:
+        parse_flaws(value)
+        return value
 
     def merged(self, changes: dict[str, Any]) -> MockSettings:
         """A copy with `changes` applied and validated; raises ValidationError."""

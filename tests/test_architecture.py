@@ -13,8 +13,8 @@ ALLOWED = {
     "contracts": set(),
     "mocks": {"contracts"},
     "harness.client": {"contracts"},
-    "harness": {"contracts", "mocks"},
-    "loadtests": {"contracts", "mocks", "harness"},
+    "harness": {"contracts", "mocks", "harness.client"},
+    "loadtests": {"contracts", "mocks", "harness", "harness.client"},
 }
 
 

@@ -1,0 +1,113 @@
+"""`harness mock` in a child process: start it on a free loopback port, stop it.
+
+For runs that must not share a process with the mock (load runs: locust's
+gevent and the mock's event loop each want the CPU to themselves).
+
+    with MockProcess(["--journal-size", "200000"], log=Path("mock.log")) as mock:
+        print(mock.base_url)   # http://127.0.0.1:PORT (the API is under /v1)
+
+Output goes to a log file, never to a pipe nobody drains. The child is
+stopped by its pid (SIGTERM, then SIGKILL if it lingers), whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 60.0
+_ANNOUNCED = re.compile(r"Mock API\s+(http://127\.0\.0\.1:\d+)")
+
+
+class MockProcessError(RuntimeError):
+    """The mock did not start; the message holds the end of its log."""
+
+
+class MockProcess:
+    def __init__(
+        self,
+        extra_args: Sequence[str] = (),
+        *,
+        log: Path,
+        env: Mapping[str, str] | None = None,
+        cpus: frozenset[int] | None = None,
+    ) -> None:
+        self.argv = [sys.executable, "-m", "harness.cli", "mock", "--host", HOST, "--port", "0"]
+        self.argv += list(extra_args)
+        self.log = log
+        self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self._cpus = cpus
+        self._process: subprocess.Popen[bytes] | None = None
+        self._base_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            raise RuntimeError("the mock is not running")
+        return self._base_url
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> MockProcess:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        cpus = self._cpus
+
+        def pin() -> None:
+            if cpus is not None:
+                os.sched_setaffinity(0, cpus)
+
+        with self.log.open("wb") as out:
+            self._process = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._env,
+                preexec_fn=pin if cpus is not None else None,
+            )
+        try:
+            self._base_url = self._wait_for_banner(self._process)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_for_banner(self, process: subprocess.Popen[bytes]) -> str:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise MockProcessError(f"the mock exited with {process.returncode}:\n{self.tail()}")
+            found = _ANNOUNCED.search(self.log.read_text(errors="replace"))
+            if found:
+                return found.group(1)
+            time.sleep(0.05)
+        raise MockProcessError(f"the mock did not start in {START_TIMEOUT_S:g} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 20) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(grace_s)
+
+    def __enter__(self) -> MockProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

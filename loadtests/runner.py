@@ -1,0 +1,328 @@
+"""One load run, end to end: mock, scenario, locust, journal, verdicts, report.
+
+1. Start the embedded mock in a child process (`harness mock --port 0` with a
+   large journal), unless a base URL is given.
+2. Load the profile's scenario through the control API (when there is one)
+   and note where the journal stands.
+3. Run locust headless in a child process: `--run-time` always set, a wall
+   clock limit on top, `--processes` passed through. Its output is echoed
+   (progress lines every few seconds) and kept in `locust.log`.
+4. Read the run's journal with `?since=` paging, read the client's records,
+   judge every invariant, write the summary, and exit 1 naming any breach.
+
+This process never imports locust: gevent's monkey-patching belongs to
+locust's own process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+import loadtests
+from harness.control import ControlClient, ControlError
+from harness.mock_process import MockProcess, MockProcessError
+from loadtests.invariants import Entry, Thresholds, Verdict, breaches, judge, percentile
+from loadtests.profiles import Profile
+from loadtests.records import CallRecord, read_records
+
+PACKAGE = Path(loadtests.__file__).resolve().parent
+LOCUSTFILE = PACKAGE / "locustfile.py"
+SPIKE_SHAPE = PACKAGE / "spike_shape.py"
+JOURNAL_PAGE = 5000
+# Beyond --run-time: locust's start-up, its stop, and slack for a slow machine.
+WALL_SLACK_S = 90.0
+
+EXIT_BREACH = 1
+EXIT_RUN_FAILED = 3
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    profile: Profile
+    users: int
+    spawn_rate: float
+    run_time_s: float
+    report_dir: Path
+    thresholds: Thresholds
+    base_url: str | None = None
+    processes: int | None = None
+    locustfile: Path = LOCUSTFILE
+    journal_size: int = 500_000
+    progress_s: float = 5.0
+    out: TextIO = field(default=sys.stdout, compare=False)
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+def server_root(url: str) -> str:
+    """The server's root from what a user may paste (`.../v1` is the API's prefix)."""
+    return url.rstrip("/").removesuffix("/v1")
+
+
+def locust_command(plan: LoadPlan, base_url: str) -> list[str]:
+    files = [str(plan.locustfile)] + ([str(SPIKE_SHAPE)] if plan.profile.spike else [])
+    report = plan.report_dir
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        ",".join(files),
+        "--headless",
+        "--users",
+        str(plan.users),
+        "--spawn-rate",
+        f"{plan.spawn_rate:g}",
+        "--run-time",
+        f"{max(1, round(plan.run_time_s))}s",
+        "--host",
+        base_url,
+        "--csv",
+        str(report / "locust"),
+        "--html",
+        str(report / "locust.html"),
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",  # failed calls are judged by the invariants, not by locust
+        "--harness-profile",
+        plan.profile.name,
+        "--harness-records",
+        str(report / "records.jsonl"),
+        "--harness-progress-s",
+        f"{plan.progress_s:g}",
+    ]
+    if plan.processes:
+        command += ["--processes", str(plan.processes)]
+    return command
+
+
+def run_locust(plan: LoadPlan, base_url: str) -> int:
+    """Locust in its own session (its workers with it); echoed and logged; bounded in time."""
+    command = locust_command(plan, base_url)
+    limit_s = plan.run_time_s + WALL_SLACK_S
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with (plan.report_dir / "locust.log").open("w", encoding="utf-8") as log:
+        log.write(" ".join(command) + "\n")
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + limit_s
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                log.write(line)
+                plan.say("  locust | " + line.rstrip())
+                if time.monotonic() > deadline:
+                    plan.say(f"locust ran past {limit_s:g} s; stopping it")
+                    _stop_group(process)
+                    break
+            return process.wait(timeout=30)
+        except BaseException:
+            _stop_group(process)
+            raise
+
+
+def _stop_group(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL, to the process group started for this locust run only."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    except ProcessLookupError:
+        pass
+
+
+# --- the journal -------------------------------------------------------------------
+
+
+def journal_position(control: ControlClient) -> int:
+    last: int = control.health()["journal"]["last_seq"]
+    return last
+
+
+def read_journal(control: ControlClient, since: int) -> tuple[list[Entry], int]:
+    """Every entry after `since`, page by page, and how many the ring lost."""
+    entries: list[Entry] = []
+    missed = 0
+    while True:
+        page = control.journal(since, limit=JOURNAL_PAGE)
+        missed += int(page.get("missed", 0))
+        batch: list[Entry] = page["entries"]
+        if not batch:
+            return entries, missed
+        entries.extend(batch)
+        since = int(batch[-1]["seq"])
+
+
+@contextmanager
+def _target(plan: LoadPlan) -> Iterator[tuple[str, ControlClient | None]]:
+    with ExitStack() as stack:
+        if plan.base_url is None:
+            mock = MockProcess(
+                ["--journal-size", str(plan.journal_size)],
+                log=plan.report_dir / "mock.log",
+                env={"PYTHONOPTIMIZE": "1"},  # mitmproxy's runtime type checks off: ~25% faster
+            )
+            stack.enter_context(mock)
+            base_url = mock.base_url
+            plan.say(f"Mock          {base_url}/v1 (pid {mock.pid}, log {mock.log})")
+        else:
+            base_url = server_root(plan.base_url)
+            plan.say(f"Target        {base_url}")
+        control = stack.enter_context(ControlClient(base_url))
+        try:
+            control.health()
+        except (httpx.HTTPError, ControlError, ValueError):
+            plan.say("No harness control API there: journal-based invariants are skipped.")
+            yield base_url, None
+            return
+        yield base_url, control
+
+
+# --- the run -----------------------------------------------------------------------
+
+
+def execute(plan: LoadPlan) -> int:
+    plan.report_dir.mkdir(parents=True, exist_ok=True)
+    profile = plan.profile
+    plan.say(f"Profile       {profile.name}: {profile.description}")
+    plan.say(
+        f"Load          {plan.users} users, {plan.spawn_rate:g}/s spawn, "
+        f"{plan.run_time_s:g} s, processes: {plan.processes or 'one'}"
+    )
+    try:
+        with _target(plan) as (base_url, control):
+            access_ttl_s: float | None = None
+            since = 0
+            if control is not None:
+                control.load_scenario(inline=profile.scenario())
+                access_ttl_s = float(control.config()["access_ttl_s"])
+                since = journal_position(control)
+                plan.say(f"Scenario      load-{profile.name} loaded; journal from seq {since}")
+            started = time.monotonic()
+            code = run_locust(plan, base_url)
+            wall_s = time.monotonic() - started
+            journal: list[Entry] | None = None
+            missed = 0
+            if control is not None:
+                journal, missed = read_journal(control, since)
+    except (MockProcessError, ControlError, httpx.HTTPError) as e:
+        plan.say(f"harness load: the run failed: {e}")
+        return EXIT_RUN_FAILED
+    records_path = plan.report_dir / "records.jsonl"
+    if code != 0 or not records_path.exists():
+        plan.say(f"harness load: locust exited with {code}; see {plan.report_dir / 'locust.log'}")
+        return EXIT_RUN_FAILED
+    records = list(read_records(records_path))
+    if journal is not None:
+        _write_journal(plan.report_dir / "journal.jsonl", journal)
+    verdicts = judge(
+        records, plan.thresholds, journal=journal, missed=missed, access_ttl_s=access_ttl_s
+    )
+    summary = summarize(plan, records, journal, verdicts, wall_s, access_ttl_s)
+    (plan.report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = render(summary, verdicts)
+    (plan.report_dir / "summary.txt").write_text(text + "\n")
+    plan.say("")
+    plan.say(text)
+    return EXIT_BREACH if breaches(verdicts) else 0
+
+
+def _write_journal(path: Path, journal: Sequence[Entry]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for entry in journal:
+            out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+
+
+def per_operation(records: Sequence[CallRecord]) -> dict[str, dict[str, Any]]:
+    grouped: dict[str, list[CallRecord]] = {}
+    for r in records:
+        grouped.setdefault(r.operation, []).append(r)
+    table = {}
+    for operation, rows in sorted(grouped.items()):
+        durations = [r.duration_ms for r in rows]
+        table[operation] = {
+            "calls": len(rows),
+            "failed": sum(1 for r in rows if not r.ok),
+            "retries": sum(r.retries for r in rows),
+            "p50_ms": round(percentile(durations, 50), 1),
+            "p95_ms": round(percentile(durations, 95), 1),
+        }
+    return table
+
+
+def summarize(
+    plan: LoadPlan,
+    records: Sequence[CallRecord],
+    journal: Sequence[Entry] | None,
+    verdicts: Sequence[Verdict],
+    wall_s: float,
+    access_ttl_s: float | None,
+) -> dict[str, Any]:
+    return {
+        "profile": plan.profile.name,
+        "users": plan.users,
+        "spawn_rate": plan.spawn_rate,
+        "run_time_s": plan.run_time_s,
+        "processes": plan.processes,
+        "locustfile": str(plan.locustfile),
+        "base_url": plan.base_url,
+        "access_ttl_s": access_ttl_s,
+        "wall_s": round(wall_s, 3),
+        "calls": len(records),
+        "calls_per_s": round(len(records) / plan.run_time_s, 1),
+        "journal_requests": len(journal) if journal is not None else None,
+        "operations": per_operation(records),
+        "thresholds": plan.thresholds.to_json(),
+        "verdicts": [v.to_json() for v in verdicts],
+        "breaches": breaches(verdicts),
+        "passed": not breaches(verdicts),
+        "files": [*sorted(p.name for p in plan.report_dir.iterdir()), "summary.json"],
+    }
+
+
+def render(summary: dict[str, Any], verdicts: Sequence[Verdict]) -> str:
+    lines = [
+        f"harness load: {summary['profile']}, {summary['users']} users, "
+        f"{summary['run_time_s']:g} s: {summary['calls']} calls "
+        f"({summary['calls_per_s']}/s), {summary['journal_requests'] or '-'} requests journaled",
+        "",
+    ]
+    columns = ("calls", "failed", "retries", "p50 ms", "p95 ms")
+    lines.append(f"  {'operation':<15}" + "".join(f" {c:>8}" for c in columns))
+    for operation, row in summary["operations"].items():
+        lines.append(
+            f"  {operation:<15} {row['calls']:>8} {row['failed']:>8} {row['retries']:>8} "
+            f"{row['p50_ms']:>8} {row['p95_ms']:>8}"
+        )
+    lines.append("")
+    lines += ["  " + v.line() for v in verdicts]
+    lines.append("")
+    if summary["breaches"]:
+        lines.append(f"BREACHED: {', '.join(summary['breaches'])}")
+    else:
+        lines.append("All invariants held.")
+    return "\n".join(lines)

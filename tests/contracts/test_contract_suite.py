@@ -1,0 +1,117 @@
+"""The contract suite against real mocks over loopback: the mock passes its own
+contract; the broken profile (mocks/breakage.py) fails it, each flaw reported
+by the check that catches it and on the operation it breaks."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contracts.operations import OPERATIONS
+from contracts.suite import Credentials, Gateway, SuiteOptions, SuiteReport, run_suite
+from contracts.suite.junit import write_junit
+from harness.control import ControlClient
+from mocks.server import MockServer
+from mocks.settings import MockSettings
+from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
+
+DEMO = Credentials(DEMO_EMAIL, DEMO_PASSWORD)
+CI = bool(os.environ.get("CI"))
+
+
+def _run(base_url: str, **overrides: object) -> SuiteReport:
+    options = SuiteOptions(base_url=base_url, max_examples=5, seed=7, deterministic=CI)
+    return run_suite(dataclasses.replace(options, **overrides))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def mock_report() -> Iterator[SuiteReport]:
+    with MockServer() as mock:
+        yield _run(mock.base_url, credentials=DEMO)
+
+
+def test_the_mock_passes_its_own_contract(mock_report: SuiteReport, tmp_path: Path) -> None:
+    details = [(f.operation, f.check, f.message[:300]) for f in mock_report.findings]
+    assert mock_report.passed, (details, mock_report.errors)
+    tested = {t.operation_id for t in mock_report.operations.values() if t.cases > 0}
+    assert tested == {op.operation_id for op in OPERATIONS}
+    assert [s.passed for s in mock_report.lifecycle] == [True] * 11
+    junit = tmp_path / "contract.xml"
+    write_junit(mock_report, junit)
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("errors")) == ("0", "0")
+    assert int(suite.get("tests", "0")) == len(OPERATIONS) + 11
+
+
+def test_the_suite_keeps_its_session_alive(mock_report: SuiteReport) -> None:
+    # The run calls logout with the suite's own token: it must notice and sign in again.
+    session = mock_report.session
+    assert session is not None
+    assert session.logins >= 2, session
+    assert session.rejected_refreshes >= 1, session
+
+
+# Each flaw of the broken profile: the operation it breaks and the check that must report it.
+EXPECTED = {
+    "wrong_type": ("GET /v1/products/{id}", "response_schema_conformance"),
+    "missing_field": ("GET /v1/users/profile", "response_schema_conformance"),
+    "undocumented_status": ("DELETE /v1/products/{id}", "status_code_conformance"),
+    "non_problem_error": ("POST /v1/products", "problem_details"),
+    "lying_total": ("GET /v1/products", "pagination_headers"),
+    "non_idempotent": ("POST /v1/products", "idempotent_replay"),
+    "no_retry_after": ("GET /v1/users/profile", "retry_after"),
+    "bad_location": ("POST /v1/products", "location_readable"),
+}
+
+
+@pytest.fixture(scope="module")
+def broken_report() -> Iterator[SuiteReport]:
+    with MockServer(settings=MockSettings(breakage="all")) as mock:
+        with ControlClient(mock.base_url) as control:
+            control.add_fault(
+                {
+                    "match": {"operation": "getProfile"},
+                    "action": {"type": "status", "status": 503, "retry_after": 2},
+                    "select": {"every": 3},
+                }
+            )
+        yield _run(mock.base_url, credentials=DEMO, max_examples=5, deterministic=True)
+
+
+@pytest.mark.parametrize("flaw", sorted(EXPECTED))
+def test_the_broken_profile_fails_by_the_right_check(broken_report: SuiteReport, flaw: str) -> None:
+    operation, check = EXPECTED[flaw]
+    found = {(f.operation, f.check) for f in broken_report.findings}
+    assert (operation, check) in found, sorted(found)
+    assert not broken_report.operations[operation].passed
+
+
+def test_the_broken_profile_fails_the_lifecycle(broken_report: SuiteReport) -> None:
+    broken = [s for s in broken_report.lifecycle if not s.passed]
+    assert broken, broken_report.lifecycle
+    assert broken[0].operation == "getProduct"  # reading back a product with a string price
+
+
+def test_api_key_and_signing_are_handled_inside_the_suite() -> None:
+    settings = MockSettings(api_key="k3y", signing=True, signing_secret="s3cret")
+    with MockServer(settings=settings) as mock:
+        report = _run(
+            mock.base_url,
+            gateway=Gateway(api_key="k3y", signing_secret="s3cret"),
+            phases=("fuzzing",),
+            max_examples=3,
+        )
+        with ControlClient(mock.base_url) as control:
+            entries = control.entries()
+    assert report.passed, [(f.operation, f.check, f.message[:200]) for f in report.findings]
+    # No credentials given: the suite registered a throwaway user and signed every request.
+    assert report.session is not None
+    assert report.session.registrations == 1
+    signed = [e for e in entries if e.get("signature") == "valid"]
+    assert len(signed) >= report.cases // 2, entries[:3]
