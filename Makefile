@@ -13,7 +13,7 @@ RUN := $(UV) run --locked --no-sync
 .PHONY: help check test lint fmt bench mock clean
 
 help:
-	@echo "make check   run the whole harness against the embedded mock and print a scorecard"
+	@echo "make check   the whole harness on the embedded mock (smoke, contract, conformance, load)"
 	@echo "make test    lint (ruff, mypy) and run the test suite"
 	@echo "make bench   run the benchmarks in bench/ and print their tables"
 	@echo "make mock    start the mock on 127.0.0.1:8080 (Ctrl-C stops it)"

@@ -10,7 +10,7 @@ from typing import Any
 
 from mitmproxy.master import Master
 
-from harness import contract_cli, fault_cli, load_cli, verify_cli
+from harness import check_cli, contract_cli, fault_cli, load_cli, verify_cli
 from mocks.control import CONTROL_PREFIX
 from mocks.journal import DEFAULT_CAPACITY, Journal
 from mocks.scenarios import Scenario, ScenarioError, load_scenario
@@ -160,13 +160,13 @@ def run_mock(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_check(args: argparse.Namespace) -> int:
-    from harness.smoke import run_smoke
+def run_smoke(args: argparse.Namespace) -> int:
+    from harness.smoke import run_smoke as smoke
 
     print("Starting the mock on a free loopback port...", flush=True)
     with MockServer() as mock:
         print(f"Mock at {mock.base_url}; smoke-testing every endpoint", flush=True)
-        results = run_smoke(mock.base_url)
+        results = smoke(mock.base_url)
     width = max(len(r.name) for r in results)
     for r in results:
         mark = "PASS" if r.passed else "FAIL"
@@ -188,11 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     load_cli.add_parser(commands)
     contract_cli.add_parser(commands)
     commands.add_parser(
-        "check",
-        help="run the whole harness against the embedded mock and print a scorecard",
-        description="Start the mock, exercise it end to end, and print a scorecard. "
-        "Exits 0 only if everything passes.",
+        "smoke",
+        help="start the mock and smoke-test every endpoint",
+        description="Start the mock, exercise every endpoint and the auth lifecycle over "
+        "HTTP, and print what passed. Exits 0 only if everything passes.",
     )
+    check_cli.add_parser(commands)
     return parser
 
 
@@ -200,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
         "mock": run_mock,
-        "check": run_check,
+        "smoke": run_smoke,
+        "check": lambda args: check_cli.run(args, main),
         "fault": fault_cli.run_fault,
         "scenario": fault_cli.run_scenario,
         "verify": verify_cli.run,

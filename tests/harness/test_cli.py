@@ -1,8 +1,9 @@
 """The `harness` command line: `harness mock` as a real process, bad arguments, and
-`harness check`."""
+`harness check` and `harness smoke`."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from mock_testkit import harness_command, harness_mock_process
 
+from harness import check_cli
 from harness.cli import main
 from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -70,13 +72,49 @@ def test_a_subcommand_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     assert "COMMAND" in capsys.readouterr().err
 
 
-def test_harness_check_passes_against_the_embedded_mock(
+def test_harness_smoke_passes_against_the_embedded_mock(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["check"]) == 0
+    assert main(["smoke"]) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out
     assert re.search(r"mock smoke: (\d+) passed, 0 failed", out)
+
+
+def test_harness_check_runs_its_stages_into_one_scorecard(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    report = tmp_path / "check"
+    skips = ["--skip", "contract", "--skip", "conformance", "--skip", "load"]
+    assert main(["check", "--report-dir", str(report), *skips]) == 0
+    out = capsys.readouterr().out
+    assert "PASS  smoke" in out
+    assert "check: 1 passed, 0 failed" in out
+
+
+def test_harness_check_fails_when_any_stage_fails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = check_cli_args(tmp_path, "--adapter", "x y")
+    seen: list[list[str]] = []
+
+    def fake(argv: list[str]) -> int:
+        seen.append(argv)
+        return 1 if argv[0] == "verify" else 0
+
+    assert check_cli.run(args, fake) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  conformance" in out
+    assert "check: 3 passed, 1 failed" in out
+    assert [a[0] for a in seen] == ["smoke", "contract", "verify", "load"]
+    assert seen[2][-2:] == ["--adapter", "x y"]
+
+
+def check_cli_args(tmp_path: Path, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    check_cli.add_parser(commands)
+    return parser.parse_args(["check", "--report-dir", str(tmp_path), *extra])
 
 
 def test_a_port_in_use_is_reported_plainly() -> None:
