@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 from contracts.operations import API_PREFIX
+from harness.mock_process import stop_process
 from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 HOST = "127.0.0.1"
@@ -147,16 +148,7 @@ def start(name: str, launch: Launch, log_dir: Path, cpus: frozenset[int] | None)
         raise
 
 
-def stop(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL if it lingers: this process only, by its pid."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(grace_s)
+stop = stop_process  # SIGTERM, then SIGKILL if it lingers: by pid, this process only
 
 
 @contextmanager

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
@@ -96,18 +97,23 @@ class MockProcess:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, grace_s: float = 5.0) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(grace_s)
+        if self._process is not None:
+            stop_process(self._process, grace_s)
 
     def __enter__(self) -> MockProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_process(process: subprocess.Popen[Any], grace_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it lingers: this process only, by its pid."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(grace_s)

@@ -48,12 +48,15 @@ class AsyncApiClient:
             if isinstance(command, Send):
                 result = await self._send(command.request)
             elif isinstance(command, Refresh):
-                async with self._refresh_lock:
-                    flow_ = refresh_flow(self.settings, command.stale_access_token)
-                    result = await self._drive(flow_)
+                result = await self._refresh(command.stale_access_token)
             else:
                 await asyncio.sleep(command.seconds)
                 result = None
+
+    async def _refresh(self, stale_access_token: str | None) -> Any:
+        # Single-flight: one refresh at a time; those who waited see the new token.
+        async with self._refresh_lock:
+            return await self._drive(refresh_flow(self.settings, stale_access_token))
 
     async def _send(self, request: httpx.Request) -> Any:
         try:

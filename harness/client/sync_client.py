@@ -51,12 +51,15 @@ class ApiClient:
             if isinstance(command, Send):
                 result = self._send(command.request)
             elif isinstance(command, Refresh):
-                # Single-flight: one refresh at a time; those who waited see the new token.
-                with self._refresh_lock:
-                    result = self._drive(refresh_flow(self.settings, command.stale_access_token))
+                result = self._refresh(command.stale_access_token)
             else:
                 time.sleep(command.seconds)
                 result = None
+
+    def _refresh(self, stale_access_token: str | None) -> Any:
+        # Single-flight: one refresh at a time; those who waited see the new token.
+        with self._refresh_lock:
+            return self._drive(refresh_flow(self.settings, stale_access_token))
 
     def _send(self, request: httpx.Request) -> Any:
         try:

@@ -18,7 +18,7 @@ import httpx
 from contracts import signing
 from harness.client import AsyncApiClient, ClientOptions, RetryPolicy, TokenPair, TokenStore, errors
 from harness.client.calls import Call
-from harness.client.engine import Refresh, Send, refresh_flow
+from harness.client.engine import refresh_flow
 from harness.client.retry import Attempt, Decision
 
 DEFECTS = (
@@ -36,22 +36,10 @@ DEFECTS = (
 class ParallelRefreshClient(AsyncApiClient):
     """Refreshes for every 401, concurrently: no lock, no "already replaced" check."""
 
-    async def _drive(self, flow: Any) -> Any:
-        result: Any = None
-        while True:
-            try:
-                command = flow.send(result)
-            except StopIteration as done:
-                return done.value
-            if isinstance(command, Refresh):
-                current = self.settings.tokens.get()
-                stale = current.access_token if current else None
-                result = await self._drive(refresh_flow(self.settings, stale))
-            elif isinstance(command, Send):
-                result = await self._send(command.request)
-            else:
-                await asyncio.sleep(command.seconds)
-                result = None
+    async def _refresh(self, stale_access_token: str | None) -> Any:
+        current = self.settings.tokens.get()
+        latest = current.access_token if current else None  # as if nobody had refreshed
+        return await self._drive(refresh_flow(self.settings, latest))
 
 
 @dataclass(frozen=True)
