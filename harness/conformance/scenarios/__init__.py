@@ -1,0 +1,50 @@
+"""Scenarios: provoke one client rule through the mock, judge it from the journal.
+
+Each scenario sets the mock up through the control API (faults, clock,
+config), drives the client through its adapter, and draws a verdict from
+what reached the server and what the client reported, never from the
+client's own say-so. The rules are those of shared client-behaviours; one
+module per family of rules.
+"""
+
+from __future__ import annotations
+
+from harness.conformance.scenarios.auth import (
+    R1,
+    R2,
+    R3,
+    no_refresh_for_a_replaced_token,
+    rotated_refresh_token_kept,
+    single_flight_refresh,
+)
+from harness.conformance.scenarios.base import SIGNING_SECRET, Context, Scenario
+from harness.conformance.scenarios.bodies import (
+    R18,
+    R19,
+    malformed_is_one_error,
+    signatures_and_nonces,
+)
+from harness.conformance.scenarios.retries import (
+    R6,
+    R8,
+    R9,
+    R15,
+    client_errors_not_retried,
+    idempotency_keys,
+    no_duplicate_creation,
+    retry_after_honoured,
+)
+
+SCENARIOS: dict[str, Scenario] = {
+    "R1": Scenario(R1, single_flight_refresh),
+    "R2": Scenario(R2, no_refresh_for_a_replaced_token),
+    "R3": Scenario(R3, rotated_refresh_token_kept),
+    "R6": Scenario(R6, no_duplicate_creation),
+    "R8": Scenario(R8, idempotency_keys),
+    "R9": Scenario(R9, retry_after_honoured),
+    "R15": Scenario(R15, client_errors_not_retried),
+    "R18": Scenario(R18, malformed_is_one_error),
+    "R19": Scenario(R19, signatures_and_nonces, signing=True),
+}
+
+__all__ = ["SCENARIOS", "SIGNING_SECRET", "Context", "Scenario"]

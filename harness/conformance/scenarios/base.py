@@ -1,0 +1,52 @@
+"""What every scenario shares: the context, the shapes, evidence helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.conformance.adapter import Adapter
+from harness.conformance.verdicts import Rule, Verdict, describe
+from harness.control import ControlClient
+from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
+
+LOGIN = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+PRODUCT = {"name": "Conformance kettle", "price": 19.99, "category_id": "home"}
+# Timing verdicts allow for a loaded machine: lateness is fine, earliness is not.
+EARLY_TOLERANCE_S = 0.05
+
+
+@dataclass
+class Context:
+    control: ControlClient
+    adapter: Adapter
+
+    def journal(self) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = self.control.entries()
+        return entries
+
+    def start_session(self) -> None:
+        reply = self.adapter.call("login", LOGIN)
+        if not reply.ok:
+            raise RuntimeError(f"the client could not log in: {reply.error}")
+        self.control.clear_journal()
+
+
+def of_operation(entries: list[dict[str, Any]], operation: str) -> list[dict[str, Any]]:
+    return [e for e in entries if e["operation"] == operation]
+
+
+def evidence_of(entries: list[dict[str, Any]]) -> tuple[str, ...]:
+    t0 = entries[0]["started_at"] if entries else 0.0
+    return tuple(describe(e, t0) for e in entries)
+
+
+SIGNING_SECRET = "conformance-signing-secret"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    rule: Rule
+    run: Callable[[Context], Verdict]
+    signing: bool = False  # the runner turns signing on in the mock and the adapter
