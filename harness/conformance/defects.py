@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import random
 import secrets
 from dataclasses import dataclass, replace
@@ -16,7 +17,15 @@ from typing import Any
 import httpx
 
 from contracts import signing
-from harness.client import AsyncApiClient, ClientOptions, RetryPolicy, TokenPair, TokenStore, errors
+from harness.client import (
+    AsyncApiClient,
+    ClientOptions,
+    RetryPolicy,
+    RetryThrottle,
+    TokenPair,
+    TokenStore,
+    errors,
+)
 from harness.client.calls import Call
 from harness.client.engine import refresh_flow
 from harness.client.retry import Attempt, Decision
@@ -30,6 +39,9 @@ DEFECTS = (
     "retries-4xx",
     "retries-malformed",
     "clock-nonce",
+    "refresh-every-401",
+    "unbounded-retries",
+    "logs-secrets",
 )
 
 
@@ -127,6 +139,29 @@ class RetriesUnexpectedClient(AsyncApiClient):
         return await super().call(call)
 
 
+class RefreshesEvery401Client(AsyncApiClient):
+    """Answers every unauthorized call with another refresh and another try."""
+
+    async def call[T](self, call: Call[T]) -> T:
+        for _ in range(3):
+            try:
+                return await super().call(call)
+            except errors.Unauthorized:
+                current = self.settings.tokens.get()
+                await self._refresh(current.access_token if current else None)
+        return await super().call(call)
+
+
+class LogsSecretsClient(AsyncApiClient):
+    """Logs every request with its headers, as a logging interceptor would."""
+
+    async def _send(self, request: httpx.Request) -> Any:
+        logging.getLogger("harness.client").debug(
+            "%s %s headers=%s", request.method, request.url, dict(request.headers)
+        )
+        return await super()._send(request)
+
+
 def defective_client(defect: str, base_url: str, options: ClientOptions) -> AsyncApiClient:
     if defect == "parallel-refresh":
         return ParallelRefreshClient(base_url, options)
@@ -150,6 +185,15 @@ def defective_client(defect: str, base_url: str, options: ClientOptions) -> Asyn
         return RetriesUnexpectedClient(base_url, options)
     if defect == "clock-nonce":
         return ClockNonceClient(base_url, options)
+    if defect == "refresh-every-401":
+        return RefreshesEvery401Client(base_url, options)
+    if defect == "unbounded-retries":
+        # No attempt cap worth the name, and no retry budget to stop it either.
+        endless = replace(options.retry, max_attempts=30, max_delay_s=0.05, deadline_s=120)
+        budget = RetryThrottle(max_tokens=1e9)
+        return AsyncApiClient(base_url, replace(options, retry=endless, throttle=budget))
+    if defect == "logs-secrets":
+        return LogsSecretsClient(base_url, options)
     raise ValueError(f"unknown defect {defect!r}; one of {', '.join(DEFECTS)}")
 
 

@@ -9,7 +9,13 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from harness.conformance.adapter import Adapter, AdapterEnv, AdapterError
-from harness.conformance.scenarios import SCENARIOS, SIGNING_SECRET, Context
+from harness.conformance.scenarios import (
+    API_KEY,
+    SCENARIOS,
+    SIGNING_SECRET,
+    Context,
+    Scenario,
+)
 from harness.conformance.verdicts import Outcome, Verdict
 from harness.control import ControlClient
 
@@ -31,24 +37,29 @@ def run_scenarios(
         for rule_id in ids:
             scenario = SCENARIOS[rule_id]
             control.reset()
-            secret = SIGNING_SECRET if scenario.signing else None
-            if secret:
-                control.configure(signing=True, signing_secret=secret)
-            env = AdapterEnv(
-                base_url=base_url,
-                signing_secret=secret,
-                log_file=log_dir / f"{rule_id}.client.log",
-            )
+            env = scenario_env(scenario, control, base_url, log_dir / f"{rule_id}.client.log")
             started = time.perf_counter()
             try:
                 with Adapter.start(command, env) as adapter:
-                    verdict = scenario.run(Context(control, adapter))
+                    verdict = scenario.run(Context(control, adapter, env.log_file))
             except (AdapterError, RuntimeError) as e:
                 verdict = Verdict(scenario.rule, Outcome.FAIL, f"could not be judged: {e}")
             verdicts.append(verdict)
             if on_verdict is not None:
                 on_verdict(verdict, time.perf_counter() - started)
     return verdicts
+
+
+def scenario_env(
+    scenario: Scenario, control: ControlClient, base_url: str, log_file: Path
+) -> AdapterEnv:
+    """Configure the mock for `scenario` and say how to start the adapter for it."""
+    if not scenario.signing:
+        return AdapterEnv(base_url=base_url, log_file=log_file)
+    control.configure(signing=True, signing_secret=SIGNING_SECRET, api_key=API_KEY)
+    return AdapterEnv(
+        base_url=base_url, signing_secret=SIGNING_SECRET, api_key=API_KEY, log_file=log_file
+    )
 
 
 def write_junit(verdicts: Sequence[Verdict], path: Path, suite: str = "conformance") -> None:

@@ -13,22 +13,28 @@ from harness.conformance.scenarios.auth import (
     R1,
     R2,
     R3,
+    R4,
     no_refresh_for_a_replaced_token,
+    one_refresh_per_call,
     rotated_refresh_token_kept,
     single_flight_refresh,
 )
-from harness.conformance.scenarios.base import SIGNING_SECRET, Context, Scenario
+from harness.conformance.scenarios.base import API_KEY, SIGNING_SECRET, Context, Scenario
 from harness.conformance.scenarios.bodies import (
+    R16,
     R18,
     R19,
     malformed_is_one_error,
+    secrets_stay_out_of_logs,
     signatures_and_nonces,
 )
 from harness.conformance.scenarios.retries import (
     R6,
     R8,
     R9,
+    R11,
     R15,
+    attempts_are_bounded,
     client_errors_not_retried,
     idempotency_keys,
     no_duplicate_creation,
@@ -39,12 +45,15 @@ SCENARIOS: dict[str, Scenario] = {
     "R1": Scenario(R1, single_flight_refresh),
     "R2": Scenario(R2, no_refresh_for_a_replaced_token),
     "R3": Scenario(R3, rotated_refresh_token_kept),
+    "R4": Scenario(R4, one_refresh_per_call),
     "R6": Scenario(R6, no_duplicate_creation),
     "R8": Scenario(R8, idempotency_keys),
     "R9": Scenario(R9, retry_after_honoured),
+    "R11": Scenario(R11, attempts_are_bounded),
     "R15": Scenario(R15, client_errors_not_retried),
+    "R16": Scenario(R16, secrets_stay_out_of_logs, signing=True),
     "R18": Scenario(R18, malformed_is_one_error),
     "R19": Scenario(R19, signatures_and_nonces, signing=True),
 }
 
-__all__ = ["SCENARIOS", "SIGNING_SECRET", "Context", "Scenario"]
+__all__ = ["API_KEY", "SCENARIOS", "SIGNING_SECRET", "Context", "Scenario"]

@@ -145,3 +145,44 @@ def rotated_refresh_token_kept(ctx: Context) -> Verdict:
         "The second refresh did not present the refresh token the first one issued.",
         evidence,
     )
+
+
+# --- R4 ----------------------------------------------------------------------------
+
+R4 = Rule(
+    "R4",
+    "One refresh and one replay per call, then give up",
+    'OkHttp Authenticator ("give up if the request already tried to authenticate")',
+)
+
+
+def one_refresh_per_call(ctx: Context) -> Verdict:
+    ctx.start_session()
+    ctx.control.add_fault(
+        {
+            "action": {
+                "type": "status",
+                "status": 401,
+                "headers": {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            },
+            "match": {"operation": "getProfile"},
+        }
+    )
+    reply = ctx.adapter.call("get_profile", timeout=30)
+    entries = ctx.journal()
+    refreshes = len(of_operation(entries, "refresh"))
+    attempts = len(of_operation(entries, "getProfile"))
+    evidence = evidence_of(entries)
+    if refreshes > 1 or attempts > 2:
+        return Verdict(
+            R4,
+            Outcome.FAIL,
+            f"{refreshes} refreshes and {attempts} attempts for a resource that keeps "
+            "answering 401; expected at most 1 and 2.",
+            evidence,
+        )
+    if reply.error_kind != "unauthorized":
+        return Verdict(R4, Outcome.FAIL, f"Gave up, but reported {reply.error_kind}.", evidence)
+    return Verdict(
+        R4, Outcome.PASS, f"{refreshes} refresh, {attempts} attempts, then unauthorized.", evidence
+    )

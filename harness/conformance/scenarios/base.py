@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.conformance.adapter import Adapter
@@ -21,6 +22,7 @@ EARLY_TOLERANCE_S = 0.05
 class Context:
     control: ControlClient
     adapter: Adapter
+    log_file: Path | None = None  # where the client's own logging goes
 
     def journal(self) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = self.control.entries()
@@ -43,10 +45,12 @@ def evidence_of(entries: list[dict[str, Any]]) -> tuple[str, ...]:
 
 
 SIGNING_SECRET = "conformance-signing-secret"
+API_KEY = "conformance-api-key"
 
 
 @dataclass(frozen=True)
 class Scenario:
     rule: Rule
     run: Callable[[Context], Verdict]
-    signing: bool = False  # the runner turns signing on in the mock and the adapter
+    # The runner turns signing and the API key on, in the mock and the adapter.
+    signing: bool = False

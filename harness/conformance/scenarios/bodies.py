@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from harness.conformance.scenarios.base import (
+    API_KEY,
+    LOGIN,
+    SIGNING_SECRET,
     Context,
     evidence_of,
     of_operation,
@@ -63,4 +66,50 @@ def signatures_and_nonces(ctx: Context) -> Verdict:
         )
     return Verdict(
         R19, Outcome.PASS, f"{len(entries)} requests, all signatures valid, no nonce repeated."
+    )
+
+
+# --- R16 ---------------------------------------------------------------------------
+
+R16 = Rule(
+    "R16",
+    "Secrets never reach logs",
+    "OkHttp #3826 (the logging interceptor leaked Authorization); OWASP MASVS-STORAGE",
+)
+
+
+def secrets_stay_out_of_logs(ctx: Context) -> Verdict:
+    ctx.start_session()
+    ctx.control.expire_tokens()  # a refresh: both tokens pass through the client
+    ctx.control.add_fault(
+        {
+            "action": {"type": "status", "status": 503},
+            "match": {"operation": "getProfile"},
+            "select": {"times": 1},
+        }
+    )
+    ctx.adapter.call("get_profile")
+    tokens = ctx.adapter.call("get_tokens").result or {}
+    if ctx.log_file is None or not ctx.log_file.exists():
+        return Verdict(R16, Outcome.PASS, "The client wrote no log at all.")
+    text = ctx.log_file.read_text(encoding="utf-8", errors="replace")
+    candidates = {
+        "access token": tokens.get("access_token"),
+        "refresh token": tokens.get("refresh_token"),
+        "API key": API_KEY,
+        "signing secret": SIGNING_SECRET,
+        "password": LOGIN["password"],
+    }
+    secrets = {name: str(value) for name, value in candidates.items() if value}
+    leaked = [name for name, value in secrets.items() if value in text]
+    if leaked:
+        lines = [line for line in text.splitlines() if any(secrets[n] in line for n in leaked)]
+        return Verdict(
+            R16,
+            Outcome.FAIL,
+            f"The client's log contains the {', '.join(leaked)}.",
+            tuple(line[:160] for line in lines[:5]),
+        )
+    return Verdict(
+        R16, Outcome.PASS, f"{len(text.splitlines())} log lines, no token, key or secret."
     )

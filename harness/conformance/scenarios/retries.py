@@ -160,3 +160,39 @@ def client_errors_not_retried(ctx: Context) -> Verdict:
     if problems:
         return Verdict(R15, Outcome.FAIL, "; ".join(problems) + ".", tuple(problems))
     return Verdict(R15, Outcome.PASS, "One attempt each, mapped to the right kind.")
+
+
+# --- R11 ---------------------------------------------------------------------------
+
+R11 = Rule(
+    "R11",
+    "Bounded attempts and an overall deadline",
+    "urllib3 Retry (total); gRPC A6 (maxAttempts, capped at 5)",
+)
+MAX_REASONABLE_ATTEMPTS = 10
+
+
+def attempts_are_bounded(ctx: Context) -> Verdict:
+    ctx.start_session()
+    ctx.control.add_fault(
+        {"action": {"type": "status", "status": 503}, "match": {"operation": "getProfile"}}
+    )
+    reply = ctx.adapter.call("get_profile", timeout=90)
+    attempts = of_operation(ctx.journal(), "getProfile")
+    evidence = evidence_of(attempts)
+    if len(attempts) > MAX_REASONABLE_ATTEMPTS:
+        return Verdict(
+            R11,
+            Outcome.FAIL,
+            f"{len(attempts)} attempts of one call against an endless 503 "
+            f"(more than {MAX_REASONABLE_ATTEMPTS}: unbounded or nested retries).",
+            evidence,
+        )
+    if reply.ok:
+        return Verdict(R11, Outcome.FAIL, "Reported success against an endless 503.", evidence)
+    return Verdict(
+        R11,
+        Outcome.PASS,
+        f"Gave up after {len(attempts)} attempts and reported {reply.error_kind}.",
+        evidence,
+    )

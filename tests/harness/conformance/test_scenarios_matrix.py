@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.conformance.adapter import REFERENCE_ADAPTER, Adapter, AdapterEnv
+from harness.conformance.adapter import REFERENCE_ADAPTER, Adapter
 from harness.conformance.defects import DEFECTS
-from harness.conformance.scenarios import SCENARIOS, SIGNING_SECRET, Context
+from harness.conformance.runner import scenario_env
+from harness.conformance.scenarios import SCENARIOS, Context
 from harness.conformance.verdicts import Outcome
 from harness.control import ControlClient
 from mocks.server import MockServer
@@ -21,9 +22,12 @@ BREAKS = {
     "ignore-retry-after": {"R9"},
     "keeps-old-refresh-token": {"R3"},
     "new-key-per-attempt": {"R6", "R8"},  # a retried POST with a new key duplicates
-    "retries-4xx": {"R15"},
+    "retries-4xx": {"R4", "R15"},  # a 401 is a 4xx too
     "retries-malformed": {"R18"},
     "clock-nonce": {"R19"},
+    "refresh-every-401": {"R4"},
+    "unbounded-retries": {"R11"},
+    "logs-secrets": {"R16"},
 }
 
 
@@ -31,16 +35,13 @@ def _verdict(
     mock: MockServer, control: ControlClient, rule: str, defect: str | None, tmp_path: Path
 ) -> tuple[Outcome, str]:
     scenario = SCENARIOS[rule]
-    secret = SIGNING_SECRET if scenario.signing else None
-    if secret:
-        control.configure(signing=True, signing_secret=secret)
-    env = AdapterEnv(base_url=mock.base_url, log_file=tmp_path / "c.log", signing_secret=secret)
+    env = scenario_env(scenario, control, mock.base_url, tmp_path / "client.log")
     extra = {"HARNESS_REFERENCE_DEFECT": defect} if defect else {}
     old = {k: os.environ.get(k) for k in extra}
     os.environ.update(extra)
     try:
         with Adapter.start(REFERENCE_ADAPTER, env) as adapter:
-            verdict = scenario.run(Context(control, adapter))
+            verdict = scenario.run(Context(control, adapter, env.log_file))
     finally:
         for key, value in old.items():
             if value is None:
