@@ -34,7 +34,6 @@ Journal entries pair up with client requests by client port and order.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ import httpx
 
 from bench import options
 from bench.loadgen import LoadSpec, PacedResult, PacedSpec, Sample, percentile, run_paced
-from bench.report import format_table, machine, write_json
+from bench.report import format_table, machine, run_context, write_json
 from bench.servers import (
     HOST,
     CpuPlan,
@@ -327,9 +326,7 @@ def report(
     print(lateness_line(result))
     print("\n".join(verdict_lines(results)))
     info = machine() | {
-        "loadavg_at_end": os.getloadavg(),
-        "config": {k: str(v) for k, v in vars(args).items()},
-        "cpu_plan": plan.describe(),
+        **run_context(args, plan.describe()),
         "error_definition": "observed_ms - delay_ms - baseline_p50_ms (client side); "
         "duration_ms - delay_ms (server side, from the journal)",
     }

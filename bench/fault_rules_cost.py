@@ -27,7 +27,6 @@ the rounds' values; the cost is 1 - rate(10 rules) / rate(no rules).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from bench.loadgen import (
     measure,
     run_builtin,
 )
-from bench.report import RATE_HEADER, format_table, machine, rate_cells, write_json
+from bench.report import RATE_HEADER, format_table, machine, rate_cells, run_context, write_json
 from bench.servers import (
     HOST,
     CpuPlan,
@@ -294,9 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("\n".join(verdict_lines(found)))
     info |= {
-        "loadavg_at_end": os.getloadavg(),
-        "config": {k: str(v) for k, v in vars(args).items()},
-        "cpu_plan": plan.describe(),
+        **run_context(args, plan.describe()),
         "generators": generators,
         "rules": NON_MATCHING_RULES,
     }

@@ -27,7 +27,6 @@ responses over all rounds' time; p50/p99 are the median of the rounds' values.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -54,6 +53,7 @@ from bench.report import (
     MOCK_DUMP,
     Row,
     machine,
+    run_context,
     table,
     verdict_lines,
     verdicts,
@@ -247,9 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("\n".join(verdict_lines(found)))
     info |= {
-        "loadavg_at_end": os.getloadavg(),
-        "config": {k: str(v) for k, v in vars(args).items()},
-        "cpu_plan": plan.describe(),
+        **run_context(args, plan.describe()),
         "generators": generators,
     }
     write_report(args.json, rows, found, info)

@@ -12,6 +12,7 @@ against the mock on mitmdump's default chain (the lean master should beat it).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -125,6 +126,15 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "wrk": wrk_version,
         "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def run_context(args: argparse.Namespace, cpu_plan: str) -> dict[str, Any]:
+    """What every benchmark records about how it ran: load at the end, options, CPUs."""
+    return {
+        "loadavg_at_end": os.getloadavg(),
+        "config": {k: str(v) for k, v in vars(args).items()},
+        "cpu_plan": cpu_plan,
     }
 
 
