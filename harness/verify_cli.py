@@ -44,7 +44,7 @@ def _print_verdict(verdict: Verdict, seconds: float) -> None:
     )
     if verdict.outcome is Outcome.FAIL:
         print(f"        {verdict.summary}")
-        for line in verdict.evidence[:8]:
+        for line in verdict.evidence.lines[:8]:
             print(f"          {line}")
 
 

@@ -78,7 +78,9 @@ def write_junit(verdicts: Sequence[Verdict], path: Path, suite: str = "conforman
         )
         if verdict.outcome is Outcome.FAIL:
             failure = ElementTree.SubElement(case, "failure", message=verdict.summary)
-            failure.text = "\n".join((f"Authority: {verdict.rule.authority}", *verdict.evidence))
+            failure.text = "\n".join(
+                (f"Authority: {verdict.rule.authority}", *verdict.evidence.lines)
+            )
         elif verdict.outcome is Outcome.NOT_APPLICABLE:
             ElementTree.SubElement(case, "skipped", message=verdict.summary)
     path.parent.mkdir(parents=True, exist_ok=True)

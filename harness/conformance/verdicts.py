@@ -21,11 +21,46 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One request as the server saw it, placed in time for the report's picture."""
+
+    at_s: float  # since the first request in the evidence
+    duration_s: float
+    operation: str
+    status: int | None  # None: no response (reset, hang, close)
+    label: str  # what happened, in a few words
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at_s": round(self.at_s, 4),
+            "duration_s": round(self.duration_s, 4),
+            "operation": self.operation,
+            "status": self.status,
+            "label": self.label,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What decided a verdict: lines a developer reads, and the attempts in time."""
+
+    lines: tuple[str, ...] = ()
+    timeline: tuple[Attempt, ...] = ()
+
+    @staticmethod
+    def of_entries(entries: list[dict[str, Any]]) -> Evidence:
+        t0 = entries[0]["started_at"] if entries else 0.0
+        return Evidence(
+            tuple(describe(e, t0) for e in entries), tuple(attempt(e, t0) for e in entries)
+        )
+
+
+@dataclass(frozen=True)
 class Verdict:
     rule: Rule
     outcome: Outcome
     summary: str  # one sentence a client developer understands
-    evidence: tuple[str, ...] = field(default=())  # the journal lines and timings that decided
+    evidence: Evidence = field(default_factory=Evidence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,7 +69,8 @@ class Verdict:
             "authority": self.rule.authority,
             "outcome": self.outcome.value,
             "summary": self.summary,
-            "evidence": list(self.evidence),
+            "evidence": list(self.evidence.lines),
+            "timeline": [a.to_json() for a in self.evidence.timeline],
         }
 
 
@@ -57,3 +93,17 @@ def describe(entry: dict[str, Any], t0: float) -> str:
     if entry.get("fault"):
         parts.append(f"[fault {entry['fault']['action']}]")
     return " ".join(parts)
+
+
+def attempt(entry: dict[str, Any], t0: float) -> Attempt:
+    status = entry["status"]
+    label = str(status) if status is not None else f"no response ({entry['error']})"
+    if entry.get("fault"):
+        label += f" [fault {entry['fault']['action']}]"
+    return Attempt(
+        at_s=entry["started_at"] - t0,
+        duration_s=entry["duration_ms"] / 1000,
+        operation=entry["operation"] or entry["path"],
+        status=status,
+        label=label,
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.conformance.adapter import Adapter
-from harness.conformance.verdicts import Rule, Verdict, describe
+from harness.conformance.verdicts import Evidence, Rule, Verdict
 from harness.control import ControlClient
 from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -39,9 +39,8 @@ def of_operation(entries: list[dict[str, Any]], operation: str) -> list[dict[str
     return [e for e in entries if e["operation"] == operation]
 
 
-def evidence_of(entries: list[dict[str, Any]]) -> tuple[str, ...]:
-    t0 = entries[0]["started_at"] if entries else 0.0
-    return tuple(describe(e, t0) for e in entries)
+def evidence_of(entries: list[dict[str, Any]]) -> Evidence:
+    return Evidence.of_entries(entries)
 
 
 SIGNING_SECRET = "conformance-signing-secret"

@@ -10,7 +10,7 @@ from harness.conformance.scenarios.base import (
     evidence_of,
     of_operation,
 )
-from harness.conformance.verdicts import Outcome, Rule, Verdict
+from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
 
 # --- R18 ---------------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ def secrets_stay_out_of_logs(ctx: Context) -> Verdict:
             R16,
             Outcome.FAIL,
             f"The client's log contains the {', '.join(leaked)}.",
-            tuple(line[:160] for line in lines[:5]),
+            Evidence(tuple(line[:160] for line in lines[:5])),
         )
     return Verdict(
         R16, Outcome.PASS, f"{len(text.splitlines())} log lines, no token, key or secret."

@@ -10,7 +10,7 @@ from harness.conformance.scenarios.base import (
     evidence_of,
     of_operation,
 )
-from harness.conformance.verdicts import Outcome, Rule, Verdict
+from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
 
 # --- R6 ----------------------------------------------------------------------------
 
@@ -158,7 +158,7 @@ def client_errors_not_retried(ctx: Context) -> Verdict:
         if reply.error_kind != kind:
             problems.append(f"{status}: reported {reply.error_kind}, expected {kind}")
     if problems:
-        return Verdict(R15, Outcome.FAIL, "; ".join(problems) + ".", tuple(problems))
+        return Verdict(R15, Outcome.FAIL, "; ".join(problems) + ".", Evidence(tuple(problems)))
     return Verdict(R15, Outcome.PASS, "One attempt each, mapped to the right kind.")
 
 

@@ -48,7 +48,7 @@ def _verdict(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return verdict.outcome, verdict.summary + "\n" + "\n".join(verdict.evidence)
+    return verdict.outcome, verdict.summary + "\n" + "\n".join(verdict.evidence.lines)
 
 
 def test_every_defect_breaks_a_judged_rule() -> None:
