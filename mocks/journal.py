@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mitmproxy import http
 
 from mocks.notes import note
+from mocks.signing import NONCE_HEADER, TIMESTAMP_HEADER, parse_timestamp
 
 if TYPE_CHECKING:
     from mocks.state import MockState
@@ -47,6 +48,7 @@ class JournalEntry:
     idempotency_key: str | None
     idempotency: str | None
     nonce: str | None
+    signed_at: float | None  # X-App-Timestamp as Unix seconds: how fresh the signature was
     signature: str
     body_sha256: str
     effect: dict[str, Any] | None
@@ -117,7 +119,8 @@ class Journal:
             api_key=n.api_key,
             idempotency_key=request.headers.get("Idempotency-Key"),
             idempotency=n.idempotency,
-            nonce=request.headers.get("X-App-Nonce"),
+            nonce=request.headers.get(NONCE_HEADER),
+            signed_at=parse_timestamp(request.headers.get(TIMESTAMP_HEADER, "")),
             signature=n.signature,
             body_sha256=hashlib.sha256(request.raw_content or b"").hexdigest(),
             effect=n.effect,

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -84,7 +84,15 @@ def parse_command(command: str | Sequence[str]) -> list[str]:
 
 
 class Adapter:
-    def __init__(self, process: subprocess.Popen[str], stderr: IO[str]) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[str],
+        stderr: IO[str],
+        command: Sequence[str] = (),
+        env: AdapterEnv | None = None,
+    ) -> None:
+        self.command = tuple(command)
+        self.env = env
         self._process = process
         self._stderr = stderr
         self._next_id = 0
@@ -108,7 +116,14 @@ class Adapter:
         except OSError as e:
             stderr.close()
             raise AdapterError(f"cannot start {shlex.join(argv)}: {e.strerror}") from None
-        return cls(process, stderr)
+        return cls(process, stderr, argv, env)
+
+    def relaunch(self, **changes: Any) -> Adapter:
+        """Start another instance of this adapter (a fresh client), its environment
+        changed, e.g. `base_url` pointing at a front that refuses connections."""
+        if self.env is None or not self.command:
+            raise AdapterError("this adapter was not started by Adapter.start")
+        return Adapter.start(self.command, replace(self.env, **changes))
 
     def _pump(self) -> None:
         assert self._process.stdout is not None

@@ -235,6 +235,10 @@ def test_api_key_and_signature_states_are_recorded(
         ("valid", "valid", "nonce-7", "token_missing"),
         ("valid", "replayed", "nonce-7", "signature_replayed"),
     ]
+    # The signature's timestamp is kept, so a judge can tell a fresh one from a reused one.
+    stamps = [e["signed_at"] for e in _entries(harness_control)]
+    assert stamps[:3] == [None, None, None]
+    assert stamps[3] == stamps[4] == int(signed["X-App-Timestamp"]) / 1000
 
 
 def test_control_calls_are_not_journaled(api: ApiClient, harness_control: ControlClient) -> None:
