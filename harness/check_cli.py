@@ -6,8 +6,9 @@
 4. a short load run (fault-mix) with its invariants.
 
 Each stage is the corresponding `harness` command, so what `check` runs is
-exactly what users run. Reports (JUnit, locust HTML/CSV, summaries) go to one
-folder; a scorecard closes the run; exit 0 only if every stage passed.
+exactly what users run. Reports (JUnit, the conformance report in HTML and
+JSON, locust HTML/CSV, summaries) go to one folder; a scorecard closes the
+run, naming the report to open; exit 0 only if every stage passed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ Runner = Callable[[list[str]], int]
 class Stage:
     name: str
     argv: list[str]
+    report: Path | None = None  # the page to open, named on the scorecard
+    outputs: tuple[Path, ...] = ()  # written by this run: an earlier run's are removed
 
 
 def add_parser(commands: Any) -> None:
@@ -53,7 +56,9 @@ def stages(args: argparse.Namespace) -> list[Stage]:
     contract = ["contract", "--junit", str(reports / "contract.xml"), "--seed", "1"]
     if args.base_url:
         contract += ["--base-url", args.base_url]
+    html, data = reports / "conformance.html", reports / "conformance.json"
     verify = ["verify", "--junit", str(reports / "conformance.xml")]
+    verify += ["--html", str(html), "--json", str(data)]
     if args.adapter:
         verify += ["--adapter", args.adapter]
     load = ["load", "--profile", "fault-mix", "--users", "5", "--duration", "10s"]
@@ -61,7 +66,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
     all_stages = [
         Stage("smoke", ["smoke"]),
         Stage("contract", contract),
-        Stage("conformance", verify),
+        Stage("conformance", verify, report=html, outputs=(html, data)),
         Stage("load", load),
     ]
     return [s for s in all_stages if s.name not in args.skip]
@@ -69,16 +74,21 @@ def stages(args: argparse.Namespace) -> list[Stage]:
 
 def run(args: argparse.Namespace, run_command: Runner) -> int:
     args.report_dir.mkdir(parents=True, exist_ok=True)
-    results: list[tuple[str, int, float]] = []
+    results: list[tuple[Stage, int, float]] = []
     for stage in stages(args):
+        for stale in stage.outputs:
+            stale.unlink(missing_ok=True)
         print(f"\n=== {stage.name}: harness {' '.join(stage.argv)}", flush=True)
         started = time.perf_counter()
         code = run_command(stage.argv)
-        results.append((stage.name, code, time.perf_counter() - started))
+        results.append((stage, code, time.perf_counter() - started))
     print("\nScorecard")
-    for name, code, seconds in results:
-        print(f"  {'PASS' if code == 0 else 'FAIL'}  {name:<12} {seconds:6.1f} s")
-    failed = [name for name, code, _ in results if code != 0]
+    for stage, code, seconds in results:
+        line = f"  {'PASS' if code == 0 else 'FAIL'}  {stage.name:<12} {seconds:6.1f} s"
+        if stage.report is not None and stage.report.exists():
+            line += f"  {stage.report}"
+        print(line)
+    failed = [stage.name for stage, code, _ in results if code != 0]
     print(f"\ncheck: {len(results) - len(failed)} passed, {len(failed)} failed")
     print(f"reports in {args.report_dir}/")
     return 1 if failed else 0

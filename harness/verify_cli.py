@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.conformance.adapter import REFERENCE_ADAPTER, parse_command
+from harness.conformance.report import write_html, write_json
 from harness.conformance.runner import run_scenarios, unknown_scenarios, write_junit
 from harness.conformance.scenarios import SCENARIOS
 from harness.conformance.verdicts import Outcome, Verdict
@@ -34,6 +35,14 @@ def add_parser(commands: Any) -> None:
         help=f"only these rules (repeatable): {', '.join(SCENARIOS)}",
     )
     verify.add_argument("--junit", type=Path, help="write JUnit XML here")
+    verify.add_argument(
+        "--html",
+        type=Path,
+        metavar="PATH",
+        help="write an HTML report here: one page, with each rule's evidence and "
+        "a picture of its attempts in time",
+    )
+    verify.add_argument("--json", type=Path, metavar="PATH", help="write the verdicts as JSON here")
 
 
 def _print_verdict(verdict: Verdict, seconds: float) -> None:
@@ -60,15 +69,28 @@ def run(args: argparse.Namespace) -> int:
     command = parse_command(args.adapter) if args.adapter else list(REFERENCE_ADAPTER)
     who = args.adapter or "the reference client"
     print(f"Judging {who} on {len(ids)} rules against the embedded mock", flush=True)
+    seconds: dict[str, float] = {}
+
+    def on_verdict(verdict: Verdict, took: float) -> None:
+        seconds[verdict.rule.id] = took
+        _print_verdict(verdict, took)
+
     with tempfile.TemporaryDirectory() as logs, MockServer() as mock:
         verdicts = run_scenarios(
-            mock.base_url, command, ids, log_dir=Path(logs), on_verdict=_print_verdict
+            mock.base_url, command, ids, log_dir=Path(logs), on_verdict=on_verdict
         )
     if args.junit:
         write_junit(verdicts, args.junit)
+    if args.html:
+        write_html(verdicts, args.html, client=who, seconds=seconds)
+    if args.json:
+        write_json(verdicts, args.json, client=who, seconds=seconds)
     counts = {o: sum(v.outcome is o for v in verdicts) for o in Outcome}
     print(
         f"\nconformance: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
         f"{counts[Outcome.NOT_APPLICABLE]} not applicable"
     )
+    for name, path in (("HTML", args.html), ("JSON", args.json)):
+        if path:
+            print(f"{name} report: {path}")
     return 1 if counts[Outcome.FAIL] else 0

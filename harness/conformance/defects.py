@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import logging
 import random
 import secrets
 from dataclasses import dataclass, replace
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 
 import httpx
 
 from contracts import signing
+from contracts.models import Product
 from harness.client import (
     AsyncApiClient,
     ClientOptions,
@@ -27,8 +30,8 @@ from harness.client import (
     errors,
 )
 from harness.client.calls import Call
-from harness.client.engine import refresh_flow
-from harness.client.retry import Attempt, Decision
+from harness.client.engine import RetryEvent, refresh_flow
+from harness.client.retry import Attempt, Decision, Phase
 
 DEFECTS = (
     "parallel-refresh",
@@ -42,6 +45,16 @@ DEFECTS = (
     "refresh-every-401",
     "unbounded-retries",
     "logs-secrets",
+    "clears-session-on-503",
+    "keeps-dead-session",
+    "no-retry-on-refused",
+    "no-jitter",
+    "no-backoff",
+    "no-retry-budget",
+    "signs-once-per-call",
+    "reports-first-error",
+    "lossy-prices",
+    "retries-after-cancel",
 )
 
 
@@ -162,6 +175,143 @@ class LogsSecretsClient(AsyncApiClient):
         return await super()._send(request)
 
 
+class ClearsSessionOnAnyRefreshFailure(AsyncApiClient):
+    """Logs the user out when a refresh fails for any reason, a 503 included."""
+
+    async def _refresh(self, stale_access_token: str | None) -> Any:
+        outcome = await super()._refresh(stale_access_token)
+        if not outcome.refreshed:
+            self.settings.tokens.clear()
+        return outcome
+
+
+class NeverForgets:
+    """A token store that cannot be cleared: a dead session lingers."""
+
+    def __init__(self, inner: TokenStore) -> None:
+        self._inner = inner
+
+    def get(self) -> TokenPair | None:
+        return self._inner.get()
+
+    def set(self, pair: TokenPair) -> None:
+        self._inner.set(pair)
+
+    def clear(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RefusedIsFatalPolicy(RetryPolicy):
+    """Treats a refused connection like a lost response: never retried for a POST."""
+
+    def is_retryable(self, attempt: Attempt) -> str | None:
+        if attempt.phase is Phase.CONNECT:
+            attempt = replace(attempt, phase=Phase.RECEIVE)
+        return super().is_retryable(attempt)
+
+
+@dataclass(frozen=True)
+class NoJitterPolicy(RetryPolicy):
+    """Exponential backoff without jitter, as the seed's RetryInterceptor does."""
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        return self.backoff_cap(retry_number)
+
+
+@dataclass(frozen=True)
+class NoBackoffPolicy(RetryPolicy):
+    """Retries at once (Retry-After is still honoured)."""
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        return 0.0
+
+
+_first_signature: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "first_signature", default=None
+)
+
+
+class SignsOncePerCallClient(AsyncApiClient):
+    """Signs a call's first attempt and sends the same timestamp, nonce and signature
+    on every later attempt of that call."""
+
+    async def call[T](self, call: Call[T]) -> T:
+        token = _first_signature.set({})
+        try:
+            return await super().call(call)
+        finally:
+            _first_signature.reset(token)
+
+    async def _send(self, request: httpx.Request) -> Any:
+        kept = _first_signature.get()
+        if kept is not None and not request.url.path.endswith("/auth/refresh"):
+            names = (signing.TIMESTAMP_HEADER, signing.NONCE_HEADER, signing.SIGNATURE_HEADER)
+            if kept:
+                for name in names:
+                    request.headers[name] = kept[name]
+            elif signing.SIGNATURE_HEADER in request.headers:
+                kept.update({name: request.headers[name] for name in names})
+        return await super()._send(request)
+
+
+_failures: contextvars.ContextVar[list[errors.ApiError] | None] = contextvars.ContextVar(
+    "failures", default=None
+)
+
+
+class ReportsFirstErrorClient(AsyncApiClient):
+    """Reports the error of a call's first failed attempt, not its last."""
+
+    def __init__(self, base_url: str, options: ClientOptions) -> None:
+        super().__init__(base_url, replace(options, on_retry=self._remember))
+
+    def _remember(self, event: RetryEvent) -> None:
+        failures = _failures.get()
+        if failures is not None and not failures:
+            kind = next(c for c in _KINDS if c.kind == event.error_kind)
+            failures.append(kind(event.reason, status=event.status))
+
+    async def call[T](self, call: Call[T]) -> T:
+        token = _failures.set([])
+        try:
+            return await super().call(call)
+        except errors.ApiError as e:
+            first = _failures.get()
+            raise (first[0] if first else e) from None
+        finally:
+            _failures.reset(token)
+
+
+def _cents(value: Decimal) -> Decimal:
+    return Decimal(f"{float(value):.2f}")
+
+
+class LossyPricesClient(AsyncApiClient):
+    """Keeps prices as doubles shown with two decimals, as many app models do."""
+
+    async def call[T](self, call: Call[T]) -> T:
+        result = await super().call(call)
+        if isinstance(result, Product):
+            variants = [v.model_copy(update={"price": _cents(v.price)}) for v in result.variants]
+            lossy = result.model_copy(update={"price": _cents(result.price), "variants": variants})
+            return cast(T, lossy)
+        return result
+
+
+class RetriesAfterCancelClient(AsyncApiClient):
+    """Shields the call from cancellation: the caller is told it was cancelled, the
+    call goes on retrying in the background."""
+
+    async def call[T](self, call: Call[T]) -> T:
+        return await asyncio.shield(super().call(call))
+
+
+_KINDS = tuple(
+    c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.ApiError)
+)
+
+
 def defective_client(defect: str, base_url: str, options: ClientOptions) -> AsyncApiClient:
     if defect == "parallel-refresh":
         return ParallelRefreshClient(base_url, options)
@@ -194,7 +344,33 @@ def defective_client(defect: str, base_url: str, options: ClientOptions) -> Asyn
         return AsyncApiClient(base_url, replace(options, retry=endless, throttle=budget))
     if defect == "logs-secrets":
         return LogsSecretsClient(base_url, options)
+    if defect == "clears-session-on-503":
+        return ClearsSessionOnAnyRefreshFailure(base_url, options)
+    if defect == "keeps-dead-session":
+        return AsyncApiClient(base_url, replace(options, tokens=NeverForgets(options.tokens)))
+    if defect == "no-retry-on-refused":
+        return _with_policy(base_url, options, RefusedIsFatalPolicy)
+    if defect == "no-jitter":
+        return _with_policy(base_url, options, NoJitterPolicy)
+    if defect == "no-backoff":
+        return _with_policy(base_url, options, NoBackoffPolicy)
+    if defect == "no-retry-budget":
+        return AsyncApiClient(base_url, replace(options, throttle=RetryThrottle(max_tokens=1e9)))
+    if defect == "signs-once-per-call":
+        return SignsOncePerCallClient(base_url, options)
+    if defect == "reports-first-error":
+        return ReportsFirstErrorClient(base_url, options)
+    if defect == "lossy-prices":
+        return LossyPricesClient(base_url, options)
+    if defect == "retries-after-cancel":
+        return RetriesAfterCancelClient(base_url, options)
     raise ValueError(f"unknown defect {defect!r}; one of {', '.join(DEFECTS)}")
+
+
+def _with_policy(
+    base_url: str, options: ClientOptions, policy: type[RetryPolicy]
+) -> AsyncApiClient:
+    return AsyncApiClient(base_url, replace(options, retry=policy(**_fields(options.retry))))
 
 
 def _fields(policy: RetryPolicy) -> dict[str, Any]:

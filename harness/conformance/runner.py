@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -16,7 +17,8 @@ from harness.conformance.scenarios import (
     Context,
     Scenario,
 )
-from harness.conformance.verdicts import Outcome, Verdict
+from harness.conformance.scenarios.base import NoSession
+from harness.conformance.verdicts import Evidence, Outcome, Verdict
 from harness.control import ControlClient
 
 
@@ -42,8 +44,22 @@ def run_scenarios(
             try:
                 with Adapter.start(command, env) as adapter:
                     verdict = scenario.run(Context(control, adapter, env.log_file))
+            except NoSession as e:
+                verdict = Verdict(
+                    scenario.rule,
+                    Outcome.FAIL,
+                    f"could not be judged: {e}",
+                    Evidence.of_entries(e.entries),
+                )
             except (AdapterError, RuntimeError) as e:
                 verdict = Verdict(scenario.rule, Outcome.FAIL, f"could not be judged: {e}")
+            except Exception as e:  # a bug of ours must not hide the other verdicts
+                verdict = Verdict(
+                    scenario.rule,
+                    Outcome.FAIL,
+                    f"could not be judged: the scenario itself failed ({type(e).__name__}: "
+                    f"{e}); please report this as a harness bug",
+                )
             verdicts.append(verdict)
             if on_verdict is not None:
                 on_verdict(verdict, time.perf_counter() - started)
@@ -54,12 +70,13 @@ def scenario_env(
     scenario: Scenario, control: ControlClient, base_url: str, log_file: Path
 ) -> AdapterEnv:
     """Configure the mock for `scenario` and say how to start the adapter for it."""
-    if not scenario.signing:
-        return AdapterEnv(base_url=base_url, log_file=log_file)
-    control.configure(signing=True, signing_secret=SIGNING_SECRET, api_key=API_KEY)
-    return AdapterEnv(
-        base_url=base_url, signing_secret=SIGNING_SECRET, api_key=API_KEY, log_file=log_file
-    )
+    env = AdapterEnv(base_url=base_url, log_file=log_file)
+    if scenario.timeout_s is not None:
+        env = replace(env, timeout_s=scenario.timeout_s)
+    if scenario.signing:
+        control.configure(signing=True, signing_secret=SIGNING_SECRET, api_key=API_KEY)
+        env = replace(env, signing_secret=SIGNING_SECRET, api_key=API_KEY)
+    return env
 
 
 def write_junit(verdicts: Sequence[Verdict], path: Path, suite: str = "conformance") -> None:

@@ -49,6 +49,8 @@ class Evidence:
 
     @staticmethod
     def of_entries(entries: list[dict[str, Any]]) -> Evidence:
+        # The journal lists entries as they finish; evidence reads in the order they began.
+        entries = sorted(entries, key=lambda e: e["started_at"])
         t0 = entries[0]["started_at"] if entries else 0.0
         return Evidence(
             tuple(describe(e, t0) for e in entries), tuple(attempt(e, t0) for e in entries)
@@ -74,11 +76,18 @@ class Verdict:
         }
 
 
+SLOW_MS = 100  # evidence names how long an attempt took from this long on
+
+
 def describe(entry: dict[str, Any], t0: float) -> str:
     """One journal entry as an evidence line: time, request, outcome, token."""
     at = entry["started_at"] - t0
     status = entry["status"] if entry["status"] is not None else f"no response ({entry['error']})"
+    if entry.get("code"):
+        status = f"{status} {entry['code']}"
     parts = [f"+{at:7.3f}s", f"#{entry['seq']}", entry["method"], entry["path"], f"-> {status}"]
+    if entry["duration_ms"] >= SLOW_MS:
+        parts.append(f"after {entry['duration_ms'] / 1000:.2f} s")
     if entry.get("token_id"):
         parts.append(f"token {entry['token_id']} ({entry['token_state']})")
     if entry.get("idempotency_key"):

@@ -108,6 +108,36 @@ def test_harness_check_fails_when_any_stage_fails(
     assert "check: 3 passed, 1 failed" in out
     assert [a[0] for a in seen] == ["smoke", "contract", "verify", "load"]
     assert seen[2][-2:] == ["--adapter", "x y"]
+    assert "--html" in seen[2]
+    scorecard = out.split("Scorecard")[1]
+    assert str(tmp_path / "conformance.html") not in scorecard  # the stage wrote none
+
+
+def test_harness_check_names_the_conformance_report_on_its_scorecard(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = check_cli_args(tmp_path, "--skip", "smoke", "--skip", "contract", "--skip", "load")
+    stale = tmp_path / "conformance.json"
+    stale.write_text("{}")  # an earlier run's: removed, since this run writes its own
+    written: dict[str, Path] = {}
+
+    def fake(argv: list[str]) -> int:
+        assert not stale.exists()
+        for flag in ("--junit", "--html", "--json"):
+            written[flag] = Path(argv[argv.index(flag) + 1])
+        written["--html"].write_text("<!DOCTYPE html>")
+        return 0
+
+    assert check_cli.run(args, fake) == 0
+    assert written == {
+        "--junit": tmp_path / "conformance.xml",
+        "--html": tmp_path / "conformance.html",
+        "--json": tmp_path / "conformance.json",
+    }
+    scorecard = capsys.readouterr().out.split("Scorecard")[1]
+    assert re.search(
+        r"PASS  conformance .* s  " + re.escape(str(tmp_path / "conformance.html")), scorecard
+    )
 
 
 def check_cli_args(tmp_path: Path, *extra: str) -> argparse.Namespace:

@@ -19,15 +19,18 @@ from harness.conformance.scenarios.auth import (
     rotated_refresh_token_kept,
     single_flight_refresh,
 )
+from harness.conformance.scenarios.backoff import R10, R12, backoff_with_jitter, retry_budget
 from harness.conformance.scenarios.base import API_KEY, SIGNING_SECRET, Context, Scenario
 from harness.conformance.scenarios.bodies import (
     R16,
     R18,
+    R18_TIMEOUT_S,
     R19,
     malformed_is_one_error,
     secrets_stay_out_of_logs,
     signatures_and_nonces,
 )
+from harness.conformance.scenarios.pipeline import R13, whole_pipeline_per_attempt
 from harness.conformance.scenarios.retries import (
     R6,
     R8,
@@ -40,20 +43,39 @@ from harness.conformance.scenarios.retries import (
     no_duplicate_creation,
     retry_after_honoured,
 )
+from harness.conformance.scenarios.roundtrip import R17, json_round_trip
+from harness.conformance.scenarios.session import R5, failed_refresh
+from harness.conformance.scenarios.transport import (
+    R7,
+    R14,
+    R14_TIMEOUT_S,
+    R20,
+    cancelled_not_retried,
+    last_attempt_reported,
+    refused_connection_retried,
+)
 
 SCENARIOS: dict[str, Scenario] = {
     "R1": Scenario(R1, single_flight_refresh),
     "R2": Scenario(R2, no_refresh_for_a_replaced_token),
     "R3": Scenario(R3, rotated_refresh_token_kept),
     "R4": Scenario(R4, one_refresh_per_call),
+    "R5": Scenario(R5, failed_refresh),
     "R6": Scenario(R6, no_duplicate_creation),
+    "R7": Scenario(R7, refused_connection_retried),
     "R8": Scenario(R8, idempotency_keys),
     "R9": Scenario(R9, retry_after_honoured),
+    "R10": Scenario(R10, backoff_with_jitter),
     "R11": Scenario(R11, attempts_are_bounded),
+    "R12": Scenario(R12, retry_budget),
+    "R13": Scenario(R13, whole_pipeline_per_attempt, signing=True),
+    "R14": Scenario(R14, last_attempt_reported, timeout_s=R14_TIMEOUT_S),
     "R15": Scenario(R15, client_errors_not_retried),
     "R16": Scenario(R16, secrets_stay_out_of_logs, signing=True),
-    "R18": Scenario(R18, malformed_is_one_error),
+    "R17": Scenario(R17, json_round_trip),
+    "R18": Scenario(R18, malformed_is_one_error, timeout_s=R18_TIMEOUT_S),
     "R19": Scenario(R19, signatures_and_nonces, signing=True),
+    "R20": Scenario(R20, cancelled_not_retried),
 }
 
 __all__ = ["API_KEY", "SCENARIOS", "SIGNING_SECRET", "Context", "Scenario"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.conformance.adapter import Adapter
+from harness.conformance.adapter import Adapter, Reply
 from harness.conformance.verdicts import Evidence, Rule, Verdict
 from harness.control import ControlClient
 from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
@@ -31,8 +31,18 @@ class Context:
     def start_session(self) -> None:
         reply = self.adapter.call("login", LOGIN)
         if not reply.ok:
-            raise RuntimeError(f"the client could not log in: {reply.error}")
+            raise NoSession(reply, self.journal())
         self.control.clear_journal()
+
+
+class NoSession(RuntimeError):
+    """The client could not log in, so the rule could not be provoked."""
+
+    def __init__(self, reply: Reply, entries: list[dict[str, Any]]) -> None:
+        super().__init__(
+            f"the client could not log in ({reply.error_kind}: {reply.error.get('message')})"
+        )
+        self.entries = entries
 
 
 def of_operation(entries: list[dict[str, Any]], operation: str) -> list[dict[str, Any]]:
@@ -53,3 +63,5 @@ class Scenario:
     run: Callable[[Context], Verdict]
     # The runner turns signing and the API key on, in the mock and the adapter.
     signing: bool = False
+    # The read timeout the adapter is told to use, when the scenario needs a short one.
+    timeout_s: float | None = None

@@ -7,6 +7,7 @@ from harness.conformance.scenarios.base import (
     LOGIN,
     SIGNING_SECRET,
     Context,
+    NoSession,
     evidence_of,
     of_operation,
 )
@@ -14,6 +15,11 @@ from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
 
 # --- R18 ---------------------------------------------------------------------------
 
+# A truncated body looks like a dropped connection; a client may retry it like one,
+# within its usual bound, but not storm.
+MAX_TRUNCATED_ATTEMPTS = 5
+# A truncated body keeps the client waiting for the rest: a short read timeout.
+R18_TIMEOUT_S = 0.5
 R18 = Rule(
     "R18",
     "Malformed or truncated bodies are an error, not a crash or a retry storm",
@@ -21,20 +27,31 @@ R18 = Rule(
 )
 
 
+BROKEN_BODIES = (
+    ({"type": "malformed"}, "a 200 with broken JSON"),
+    ({"type": "short_body"}, "a response whose body is shorter than its Content-Length"),
+)
+
+
 def malformed_is_one_error(ctx: Context) -> Verdict:
     ctx.start_session()
-    ctx.control.add_fault({"action": {"type": "malformed"}, "match": {"operation": "getProduct"}})
-    reply = ctx.adapter.call("get_product", {"id": "prd_x"})
-    attempts = of_operation(ctx.journal(), "getProduct")
-    evidence = evidence_of(attempts)
-    if len(attempts) > 1 or reply.ok:
-        return Verdict(
-            R18,
-            Outcome.FAIL,
-            f"{len(attempts)} attempts for a 200 with broken JSON; reply ok={reply.ok}.",
-            evidence,
-        )
-    return Verdict(R18, Outcome.PASS, f"One attempt, reported as {reply.error_kind}.", evidence)
+    outcomes = []
+    evidence = Evidence()
+    for action, what in BROKEN_BODIES:
+        ctx.control.clear_faults()
+        ctx.control.clear_journal()
+        ctx.control.add_fault({"action": action, "match": {"operation": "getProduct"}})
+        reply = ctx.adapter.call("get_product", {"id": "prd_x"})
+        attempts = of_operation(ctx.journal(), "getProduct")
+        evidence = evidence_of(attempts)
+        if reply.ok:
+            return Verdict(R18, Outcome.FAIL, f"Reported success for {what}.", evidence)
+        # A truncated body is a lost connection to a client: one retry of a GET is fair.
+        allowed = 1 if action["type"] == "malformed" else MAX_TRUNCATED_ATTEMPTS
+        if len(attempts) > allowed:
+            return Verdict(R18, Outcome.FAIL, f"{len(attempts)} attempts for {what}.", evidence)
+        outcomes.append(f"{what}: {len(attempts)} attempt(s), {reply.error_kind}")
+    return Verdict(R18, Outcome.PASS, "; ".join(outcomes) + ".", evidence)
 
 
 # --- R19 ---------------------------------------------------------------------------
@@ -48,10 +65,14 @@ SIGNED_CALLS = 100
 
 
 def signatures_and_nonces(ctx: Context) -> Verdict:
-    ctx.start_session()
-    for _ in range(SIGNED_CALLS // 20):
-        ctx.adapter.parallel([("list_products", {"page_size": 1})] * 20)
-    entries = ctx.journal()
+    try:
+        ctx.start_session()
+    except NoSession as e:
+        entries = e.entries  # a login the server could not verify is this rule's failure
+    else:
+        for _ in range(SIGNED_CALLS // 20):
+            ctx.adapter.parallel([("list_products", {"page_size": 1})] * 20)
+        entries = ctx.journal()
     bad = [e for e in entries if e["signature"] != "valid"]
     nonces = [e["nonce"] for e in entries]
     repeats = len(nonces) - len(set(nonces))
@@ -80,6 +101,7 @@ R16 = Rule(
 
 def secrets_stay_out_of_logs(ctx: Context) -> Verdict:
     ctx.start_session()
+    first = ctx.adapter.call("get_tokens").result or {}  # the refresh request carries these
     ctx.control.expire_tokens()  # a refresh: both tokens pass through the client
     ctx.control.add_fault(
         {
@@ -96,6 +118,8 @@ def secrets_stay_out_of_logs(ctx: Context) -> Verdict:
     candidates = {
         "access token": tokens.get("access_token"),
         "refresh token": tokens.get("refresh_token"),
+        "first access token": first.get("access_token"),
+        "first refresh token": first.get("refresh_token"),
         "API key": API_KEY,
         "signing secret": SIGNING_SECRET,
         "password": LOGIN["password"],

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
 from harness.conformance.adapter import Reply
 from harness.conformance.scenarios.base import (
     EARLY_TOLERANCE_S,
@@ -58,7 +63,7 @@ def no_duplicate_creation(ctx: Context) -> Verdict:
 
 R9 = Rule(
     "R9",
-    "429 and 503 with Retry-After are honoured",
+    "429 and 503 with Retry-After are honoured (seconds and HTTP-date)",
     "RFC 9110 s10.2.3; RFC 6585 s4",
 )
 RETRY_AFTER_S = 2
@@ -66,9 +71,31 @@ RETRY_AFTER_S = 2
 
 def retry_after_honoured(ctx: Context) -> Verdict:
     ctx.start_session()
+    # A 429 asking for whole seconds, then a 503 asking for an HTTP-date.
+    problem, evidence = _honours(ctx, 429, RETRY_AFTER_S)
+    if problem is None:
+        # HTTP-dates have whole seconds: ask for the next second boundary plus one.
+        until = math.ceil(time.time()) + 1
+        problem, evidence = _honours(ctx, 503, format_datetime(_utc(until), usegmt=True), until)
+    if problem is not None:
+        return Verdict(R9, Outcome.FAIL, problem, evidence)
+    return Verdict(
+        R9,
+        Outcome.PASS,
+        f"Waited as asked: {RETRY_AFTER_S} s after a 429, and until the HTTP-date of a 503 "
+        "(or gave up and said so).",
+        evidence,
+    )
+
+
+def _honours(
+    ctx: Context, status: int, retry_after: int | str, until: float | None = None
+) -> tuple[str | None, Evidence]:
+    ctx.control.clear_faults()
+    ctx.control.clear_journal()
     ctx.control.add_fault(
         {
-            "action": {"type": "status", "status": 429, "retry_after": RETRY_AFTER_S},
+            "action": {"type": "status", "status": status, "retry_after": retry_after},
             "match": {"operation": "getProfile"},
             "select": {"times": 1},
         }
@@ -76,23 +103,22 @@ def retry_after_honoured(ctx: Context) -> Verdict:
     reply: Reply = ctx.adapter.call("get_profile", timeout=30)
     attempts = of_operation(ctx.journal(), "getProfile")
     evidence = evidence_of(attempts)
+    asked = f"{status} with Retry-After: {retry_after}"
     if len(attempts) < 2:
-        if reply.error_kind == "tooManyRequests":
-            return Verdict(R9, Outcome.PASS, "The client gave up on the 429 and said so.", evidence)
-        return Verdict(
-            R9, Outcome.FAIL, f"No retry, and the client reported {reply.error_kind}.", evidence
-        )
-    waited = attempts[1]["started_at"] - attempts[0]["started_at"]
-    if waited < RETRY_AFTER_S - EARLY_TOLERANCE_S:
-        return Verdict(
-            R9,
-            Outcome.FAIL,
-            f"Retried {waited:.3f} s after a 429 with Retry-After: {RETRY_AFTER_S}.",
-            evidence,
-        )
-    return Verdict(
-        R9, Outcome.PASS, f"Waited {waited:.3f} s for Retry-After: {RETRY_AFTER_S}.", evidence
-    )
+        gave_up = {429: "tooManyRequests", 503: "serverError"}[status]
+        if reply.error_kind == gave_up:
+            return None, evidence  # gave up and said so: allowed
+        return f"No retry after a {asked}, and the client reported {reply.error_kind}.", evidence
+    first = attempts[0]["started_at"]
+    wanted = (until - first) if until is not None else float(retry_after)
+    waited = attempts[1]["started_at"] - first
+    if waited < wanted - EARLY_TOLERANCE_S:
+        return f"Retried {waited:.3f} s after a {asked} (asked for {wanted:.3f} s).", evidence
+    return None, evidence
+
+
+def _utc(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)
 
 
 # --- R8 ----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -34,8 +36,9 @@ def test_a_defective_adapter_fails_with_evidence(
             "harness.conformance.reference_adapter",
         ]
     )
-    junit = tmp_path / "conformance.xml"
-    assert main(["verify", "--adapter", adapter, "--scenario", "R6", "--junit", str(junit)]) == 1
+    junit, page = tmp_path / "conformance.xml", tmp_path / "conformance.html"
+    argv = ["--scenario", "R6", "--junit", str(junit), "--html", str(page)]
+    assert main(["verify", "--adapter", adapter, *argv]) == 1
     out = capsys.readouterr().out
     assert "FAIL  R6" in out
     assert "retried without an Idempotency-Key: 2 products exist" in out
@@ -43,6 +46,38 @@ def test_a_defective_adapter_fails_with_evidence(
     failure = ElementTree.parse(junit).getroot().find("testcase/failure")
     assert failure is not None
     assert "RFC 9110" in (failure.text or "")
+    text = page.read_text(encoding="utf-8")
+    assert '<section class="rule fail" id="rule-R6">' in text
+    assert "0 passed, 1 failed" in text
+    assert "HARNESS_REFERENCE_DEFECT=retry-post-without-key" in text  # the client judged
+
+
+def test_the_html_and_json_reports_show_the_retry_after_wait(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    html_path, json_path = tmp_path / "report" / "conformance.html", tmp_path / "c.json"
+    assert (
+        main(["verify", "--scenario", "R9", "--html", str(html_path), "--json", str(json_path)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"HTML report: {html_path}" in out
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    assert data["client"] == "the reference client"
+    assert data["counts"] == {"pass": 1, "fail": 0, "not-applicable": 0}
+    (rule,) = data["rules"]
+    assert (rule["rule"], rule["outcome"]) == ("R9", "pass")
+    assert rule["seconds"] > 1.9  # the time printed in the table: it includes the wait
+    first, second = rule["timeline"]
+    assert (first["status"], second["status"]) == (429, 200)
+    wait = second["at_s"] - first["at_s"] - first["duration_s"]
+    assert wait > 1.9
+    page = html_path.read_text(encoding="utf-8")
+    assert page.count('<rect class="bar') == 2
+    gaps = re.findall(r'class="gap-label"[^>]*>\+(\d+\.\d\d) s<', page)
+    assert len(gaps) == 1
+    assert float(gaps[0]) == pytest.approx(wait, abs=0.011)  # "+2.00 s" or a little more
+    assert "429 and 503 with Retry-After are honoured" in page
 
 
 def test_unknown_scenarios_are_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,153 @@
+"""JSON round-trips without loss (R17).
+
+The mock serves a product that is valid against the contract but awkward in
+every way a client's models tend to trip over, and the client reports it
+back re-serialized from its own models (the protocol requires that); then
+the client creates a product with awkward values and reports what the server
+stored. Both must equal what was sent, as the contract reads it: same keys
+(snake_case), exact prices, the same instants with an offset, the same text.
+Unknown fields may be dropped; a null description may come back absent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from harness.conformance.scenarios.base import Context, evidence_of
+from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
+
+R17 = Rule(
+    "R17",
+    "JSON round-trips without loss",
+    "The seed's serialization section; RFC 8259 s6 (numbers), RFC 3339 (offsets)",
+)
+TEXT = 'Kaffeemühle «Grand Café» ☕ 𝄞 日本語 "quoted" \\ back\nslash'
+AWKWARD_PRODUCT: dict[str, Any] = {
+    "id": "prd_roundtrip",
+    "name": TEXT,
+    "price": 20,  # an integer where most prices have decimals
+    "description": None,
+    "image_urls": ["https://img.example/ä%20b.png?x=1&y=2"],
+    "created_at": "2026-03-01T12:00:00.250+05:30",  # milliseconds: what every platform keeps
+    "category": {"id": "home", "name": "Home & Küche", "x_since": "v2"},
+    "variants": [
+        {"id": "var_cent", "name": "0.1", "price": 0.1},
+        {"id": "var_big", "name": "Big", "price": 1234567.89},
+        {"id": "var_digits", "name": "Fifteen digits", "price": 3.14159265358979},
+    ],
+    "x_unknown": {"nested": [1, 2, {"deep": None}]},
+    "legacyName": "ignored",
+}
+AWKWARD_INPUT: dict[str, Any] = {
+    "name": TEXT,
+    "price": 3.14159265358979,
+    "description": None,
+    "category_id": "home",
+    "variants": [{"name": "Cent", "price": 0.1}, {"name": "Whole", "price": 7}],
+}
+OPTIONAL_NULLS = frozenset({"description"})
+
+
+def json_round_trip(ctx: Context) -> Verdict:
+    ctx.start_session()
+    ctx.control.add_fault(
+        {
+            "action": {"type": "status", "status": 200, "body": AWKWARD_PRODUCT},
+            "match": {"operation": "getProduct"},
+            "select": {"times": 1},
+        }
+    )
+    served = ctx.adapter.call("get_product", {"id": AWKWARD_PRODUCT["id"]})
+    created = ctx.adapter.call("create_product", {"product": AWKWARD_INPUT})
+    evidence = evidence_of(ctx.journal())
+    if not served.ok:
+        return Verdict(
+            R17,
+            Outcome.FAIL,
+            f"The client rejected a product that is valid against the contract "
+            f"({served.error_kind}: {served.error.get('message')}).",
+            evidence,
+        )
+    if not created.ok:
+        return Verdict(
+            R17,
+            Outcome.FAIL,
+            f"Creating a product with valid awkward values failed ({created.error_kind}: "
+            f"{created.error.get('message')}).",
+            evidence,
+        )
+    expected_created = {k: v for k, v in AWKWARD_INPUT.items() if k != "category_id"}
+    losses = differences(AWKWARD_PRODUCT, served.result, "product")
+    losses += differences(expected_created, created.result, "created product")
+    if losses:
+        return Verdict(
+            R17,
+            Outcome.FAIL,
+            f"{len(losses)} values did not survive the round trip: {losses[0]}.",
+            Evidence(tuple(losses[:12]), evidence.timeline),
+        )
+    return Verdict(
+        R17,
+        Outcome.PASS,
+        "Unicode, integer and 15-digit prices, an offset date, null and unknown fields all "
+        "came back as the contract reads them, on the way in and out.",
+        evidence,
+    )
+
+
+def differences(sent: Any, reported: Any, where: str) -> list[str]:
+    """What the client lost or changed, as the contract reads the values."""
+    if isinstance(sent, dict):
+        if not isinstance(reported, dict):
+            return [f"{where} became {type(reported).__name__}"]
+        losses = []
+        for key, value in sent.items():
+            if key.startswith("x_") or key == "legacyName":
+                continue  # unknown to the contract: may be dropped
+            if key not in reported:
+                if not (value is None and key in OPTIONAL_NULLS):
+                    losses.append(f"{where}.{key} is missing")
+                continue
+            losses += differences(value, reported[key], f"{where}.{key}")
+        return losses
+    if isinstance(sent, list):
+        if not isinstance(reported, list) or len(reported) != len(sent):
+            return [f"{where} has {_length(reported)} items, not {len(sent)}"]
+        return [
+            loss
+            for i, (a, b) in enumerate(zip(sent, reported, strict=True))
+            for loss in differences(a, b, f"{where}[{i}]")
+        ]
+    if isinstance(sent, int | float) and not isinstance(sent, bool):
+        if not _same_number(sent, reported):
+            return [f"{where} was {sent!r}, reported {reported!r}"]
+        return []
+    if where.endswith("created_at"):
+        return _date_loss(str(sent), reported, where)
+    if sent != reported:
+        return [f"{where} was {sent!r}, reported {reported!r}"]
+    return []
+
+
+def _same_number(sent: float, reported: Any) -> bool:
+    if isinstance(reported, bool) or not isinstance(reported, int | float):
+        return False
+    return Decimal(repr(sent)) == Decimal(repr(reported))
+
+
+def _date_loss(sent: str, reported: Any, where: str) -> list[str]:
+    try:
+        moment = datetime.fromisoformat(str(reported))
+    except ValueError:
+        return [f"{where} is not an RFC 3339 date: {reported!r}"]
+    if moment.tzinfo is None:
+        return [f"{where} lost its offset: {reported!r} (was {sent!r})"]
+    if moment != datetime.fromisoformat(sent):
+        return [f"{where} is another instant: {reported!r} (was {sent!r})"]
+    return []
+
+
+def _length(value: Any) -> str:
+    return str(len(value)) if isinstance(value, list) else "no"
