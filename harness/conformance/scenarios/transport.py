@@ -51,7 +51,8 @@ def refused_connection_retried(ctx: Context) -> Verdict:
             R7,
             Outcome.FAIL,
             f"The first connection was refused, so the login never left the client, yet it "
-            f"reported {reply.error_kind} instead of trying again.",
+            f"reported {reply.error_kind}: no retry reached the server (none, or only "
+            f"immediate ones while the port was still closed; retry after a backoff).",
             evidence,
         )
     if len(logins) != 1:

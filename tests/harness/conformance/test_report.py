@@ -10,15 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness.conformance.report import (
-    WIDTH,
-    gap_text,
-    lanes,
     render_html,
-    ticks,
-    timeline_svg,
     write_html,
     write_json,
 )
+from harness.conformance.timeline_svg import WIDTH, gap_text, lanes, ticks, timeline_svg
 from harness.conformance.verdicts import Attempt, Evidence, Outcome, Rule, Verdict
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "wbr"}

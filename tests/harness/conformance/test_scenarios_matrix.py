@@ -28,7 +28,7 @@ BREAKS = {
     "retries-malformed": {"R18"},
     "clock-nonce": {"R19"},
     "refresh-every-401": {"R4"},
-    "unbounded-retries": {"R11", "R12"},  # no budget either
+    "unbounded-retries": {"R11", "R12", "R18"},  # no budget either; truncations storm
     "logs-secrets": {"R16"},
     "clears-session-on-503": {"R5"},
     "keeps-dead-session": {"R5"},
@@ -46,6 +46,10 @@ BREAKS = {
 BREAKS_BY_CHANCE = {
     # Its nonce changes every 10 ms: a refresh within 10 ms of the 401 reuses it.
     "clock-nonce": {"R13"},
+    # Its retries of a refused connection come within the ms before the port reopens.
+    "no-backoff": {"R7"},
+    # Its backoff is capped at the base delay: later retries wait no longer, or do.
+    "unbounded-retries": {"R10"},
 }
 
 
