@@ -57,12 +57,17 @@ def fresh_bearer(harness_mock_session: MockServer) -> Iterator[Callable[[], dict
 def test_bad_input_gets_a_4xx_problem(
     case: Any, harness_mock_session: MockServer, fresh_bearer: Callable[[], dict[str, str]]
 ) -> None:
+    # Our bearer undoes a case whose mutation was to drop Authorization; when that is
+    # all that made it invalid (its other mutation can serialize to nothing, e.g. an
+    # empty extra query name), it is valid as sent, so acceptance proves nothing.
+    dropped_auth = "Authorization" not in (case.headers or {})
     response = case.call(base_url=harness_mock_session.base_url, headers=fresh_bearer())
     assert response.status_code < 500, response.text
     _is_problem(response)
-    case.validate_response(
-        response, checks=[not_a_server_error, negative_data_rejection, status_code_conformance]
-    )
+    checks: list[Any] = [not_a_server_error, status_code_conformance]
+    if not dropped_auth:
+        checks.append(negative_data_rejection)
+    case.validate_response(response, checks=checks)
 
 
 def test_the_mock_survives_the_run(harness_mock_session: MockServer) -> None:
