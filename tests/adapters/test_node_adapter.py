@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from adapter_testkit import KETTLE, LOGIN, assert_operations_round_trip
 
 from harness.conformance.adapter import Adapter, AdapterEnv
 from harness.conformance.runner import scenario_env
@@ -28,8 +29,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 ADAPTER_SCRIPT = Path(__file__).resolve().parents[2] / "adapters" / "node" / "adapter.mjs"
-LOGIN = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
-KETTLE = {"name": "Kettle", "price": 19.99, "category_id": "home"}
 
 
 def node_adapter() -> list[str]:
@@ -130,28 +129,7 @@ def test_shutdown_through_the_harness_exits_cleanly(harness_mock: MockServer) ->
 
 
 def test_operations_round_trip(adapter: Adapter) -> None:
-    login = adapter.call("login", LOGIN)
-    assert login.ok
-    assert set(login.result) == {"access_token", "refresh_token", "token_type", "expires_in"}
-    assert adapter.call("get_profile").result["email"] == DEMO_EMAIL
-    renamed = adapter.call("update_profile", {"name": "Node Demo"})
-    assert renamed.result["name"] == "Node Demo"
-    created = adapter.call("create_product", {"product": KETTLE}).result
-    assert created["price"] == 19.99
-    assert created["created_at"].endswith("Z") or "+" in created["created_at"]
-    assert adapter.call("get_product", {"id": created["id"]}).result == created
-    updated = adapter.call(
-        "update_product", {"id": created["id"], "product": KETTLE | {"price": 5}}
-    )
-    assert updated.result["price"] == 5
-    page = adapter.call("list_products", {"page_size": 3, "category": "books"}).result
-    assert len(page) == 3
-    assert {p["category"]["id"] for p in page} == {"books"}
-    assert adapter.call("delete_product", {"id": created["id"]}).ok
-    missing = adapter.call("get_product", {"id": created["id"]})
-    assert (missing.error_kind, missing.status) == ("notFound", 404)
-    assert adapter.call("logout").ok
-    assert adapter.call("get_tokens").result is None
+    assert_operations_round_trip(adapter)
 
 
 def test_bad_args_are_errors_not_crashes(adapter: Adapter) -> None:

@@ -34,6 +34,12 @@ class Context:
             raise NoSession(reply, self.journal())
         self.control.clear_journal()
 
+    def only_fault(self, rule: dict[str, Any]) -> None:
+        """Start a new part of a scenario: this fault rule alone, an empty journal."""
+        self.control.clear_faults()
+        self.control.clear_journal()
+        self.control.add_fault(rule)
+
 
 class NoSession(RuntimeError):
     """The client could not log in, so the rule could not be provoked."""

@@ -38,9 +38,7 @@ def malformed_is_one_error(ctx: Context) -> Verdict:
     outcomes = []
     evidence = Evidence()
     for action, what in BROKEN_BODIES:
-        ctx.control.clear_faults()
-        ctx.control.clear_journal()
-        ctx.control.add_fault({"action": action, "match": {"operation": "getProduct"}})
+        ctx.only_fault({"action": action, "match": {"operation": "getProduct"}})
         reply = ctx.adapter.call("get_product", {"id": "prd_x"})
         attempts = of_operation(ctx.journal(), "getProduct")
         evidence = evidence_of(attempts)

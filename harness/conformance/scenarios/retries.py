@@ -91,9 +91,7 @@ def retry_after_honoured(ctx: Context) -> Verdict:
 def _honours(
     ctx: Context, status: int, retry_after: int | str, until: float | None = None
 ) -> tuple[str | None, Evidence]:
-    ctx.control.clear_faults()
-    ctx.control.clear_journal()
-    ctx.control.add_fault(
+    ctx.only_fault(
         {
             "action": {"type": "status", "status": status, "retry_after": retry_after},
             "match": {"operation": "getProfile"},
@@ -172,9 +170,7 @@ def client_errors_not_retried(ctx: Context) -> Verdict:
     ctx.start_session()
     problems = []
     for status, kind in STATUS_KINDS.items():
-        ctx.control.clear_faults()
-        ctx.control.clear_journal()
-        ctx.control.add_fault(
+        ctx.only_fault(
             {"action": {"type": "status", "status": status}, "match": {"operation": "getProduct"}}
         )
         reply = ctx.adapter.call("get_product", {"id": "prd_x"})

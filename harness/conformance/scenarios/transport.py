@@ -163,9 +163,7 @@ def cancelled_not_retried(ctx: Context) -> Verdict:
         (SLOW_503, "in flight", 1.0),
         (RETRY_LATER, "while waiting to retry", 1.5),
     ):
-        ctx.control.clear_faults()
-        ctx.control.clear_journal()
-        ctx.control.add_fault(rule)
+        ctx.only_fault(rule)
         sent = time.time()
         reply = ctx.adapter.call("get_profile", cancel_after_ms=CANCEL_AFTER_MS)
         answered = time.time()

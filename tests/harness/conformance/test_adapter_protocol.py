@@ -9,14 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from adapter_testkit import LOGIN, assert_operations_round_trip
 
 from harness.conformance.adapter import REFERENCE_ADAPTER, Adapter, AdapterEnv, AdapterError
 from harness.control import ControlClient
 from mocks.server import MockServer
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
-
-LOGIN = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
-KETTLE = {"name": "Kettle", "price": 19.99, "category_id": "home"}
 
 
 @pytest.fixture
@@ -27,24 +24,7 @@ def adapter(harness_mock: MockServer, tmp_path: Path) -> Iterator[Adapter]:
 
 
 def test_operations_round_trip_through_the_adapter(adapter: Adapter) -> None:
-    login = adapter.call("login", LOGIN)
-    assert login.ok
-    assert set(login.result) == {"access_token", "refresh_token", "token_type", "expires_in"}
-    assert adapter.call("get_profile").result["email"] == DEMO_EMAIL
-    created = adapter.call("create_product", {"product": KETTLE}).result
-    assert created["price"] == 19.99
-    assert created["created_at"].endswith("Z") or "+" in created["created_at"]
-    assert adapter.call("get_product", {"id": created["id"]}).result == created
-    updated = adapter.call(
-        "update_product", {"id": created["id"], "product": KETTLE | {"price": 5}}
-    )
-    assert updated.result["price"] == 5
-    page = adapter.call("list_products", {"page_size": 3, "category": "books"}).result
-    assert len(page) == 3
-    assert {p["category"]["id"] for p in page} == {"books"}
-    assert adapter.call("delete_product", {"id": created["id"]}).ok
-    missing = adapter.call("get_product", {"id": created["id"]})
-    assert (missing.error_kind, missing.status) == ("notFound", 404)
+    assert_operations_round_trip(adapter)
 
 
 def test_tokens_can_be_read_and_replaced(adapter: Adapter) -> None:
