@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contracts.yaml_source import dotted as _dotted
+from contracts.yaml_source import line_of as _line_of
 from mocks.fault_rules import FaultRule
 from mocks.settings import MockSettings
 
@@ -110,23 +112,3 @@ def _validate(data: Any, where: Any) -> Scenario:
         loc = ("config", *first["loc"])
         raise ScenarioError(f"{where(loc)}: {first['msg']}") from None
     return scenario
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top)"
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
-    """The line of the deepest YAML node the error location reaches."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            continue  # e.g. a union tag pydantic adds to the location
-        node = child
-        line = node.start_mark.line + 1
-    return line
