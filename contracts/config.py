@@ -49,11 +49,11 @@ ENV_PREFIX = "HARNESS_"
 
 # What an operation can be for. Auth roles drive sessions (suite, mock, clients);
 # resource roles let conformance rules and load users find a safe read, a create...
-AUTH_ROLES = ("register", "login", "refresh", "logout", "current_user")
+AUTH_ROLES = ("register", "login", "refresh", "logout", "current_user", "update_current_user")
 RESOURCE_ROLES = ("read", "create", "list", "update", "delete")
 ROLES = AUTH_ROLES + RESOURCE_ROLES
 Role = Literal[
-    "register", "login", "refresh", "logout", "current_user",
+    "register", "login", "refresh", "logout", "current_user", "update_current_user",
     "read", "create", "list", "update", "delete",
 ]  # fmt: skip
 PHASES = ("examples", "coverage", "fuzzing", "stateful")

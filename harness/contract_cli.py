@@ -1,11 +1,14 @@
 """`harness contract`: the contract suite against a server, or the embedded mock.
 
-Without `--base-url` it starts the mock on a free loopback port (demo
-credentials) and tests that. Credentials for a real server come from options
+The API comes from the harness configuration (`--config`, `HARNESS_CONFIG` or
+./harness.yaml; the demo API's own without any) and its document (`--spec`).
+Without `--base-url` the demo's embedded mock is started and tested (demo
+credentials). Credentials come from the configuration's identities, options,
 or the environment (`HARNESS_CONTRACT_EMAIL`, `HARNESS_CONTRACT_PASSWORD`,
-`HARNESS_CONTRACT_API_KEY`, `HARNESS_CONTRACT_SIGNING_SECRET`), never from
-files; without any, the suite registers a throwaway user.
-Exit status: 0 all passed, 1 a failure or error, 2 bad usage.
+`HARNESS_CONTRACT_API_KEY`, `HARNESS_CONTRACT_SIGNING_SECRET`); without any,
+the suite registers a throwaway account when the API has a register role.
+Exit status: 0 all passed, 1 a failure or error, 2 bad usage, document,
+configuration, an unreachable server or a sign-in that fails.
 """
 
 from __future__ import annotations
@@ -18,10 +21,18 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from contracts.openapi import DOCUMENT_PATH
-from contracts.suite import Credentials, Gateway, Progress, SuiteOptions, SuiteReport, run_suite
+from contracts.config import DEMO_CONFIG_PATH, ConfigError, HarnessConfig, load_config
+from contracts.suite import (
+    Credentials,
+    Gateway,
+    Progress,
+    SetupError,
+    SuiteOptions,
+    SuiteReport,
+    run_suite,
+)
 from contracts.suite.junit import write_junit
-from contracts.suite.runner import DEFAULT_MAX_EXAMPLES, DEFAULT_WORKERS, PHASES
+from contracts.suite.runner import PHASES
 from mocks.breakage import parse_flaws
 from mocks.server import MockServer, MockStartError
 from mocks.settings import MockSettings
@@ -33,24 +44,50 @@ ENV_PREFIX = "HARNESS_CONTRACT_"
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "contract",
-        help="check a server (default: the embedded mock) against the contract",
+        help="check a server (default: the embedded mock) against its OpenAPI document",
         description="Run the contract suite: schemathesis over every operation, positive and "
-        "negative, stateful by the document's links, with the contract's own checks and a "
-        "lifecycle chain. Exits 1 on any failure.",
+        "negative, stateful by the document's links, with auth from the harness "
+        "configuration, the checks the document declares, and lifecycle chains derived "
+        "from it. Exits 1 on any failure, 2 when it cannot start.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="harness configuration (default: ./harness.yaml)",
+    )
+    parser.add_argument("--spec", help="OpenAPI document, a file or URL (default: the config's)")
     parser.add_argument("--base-url", help="server to test (default: start the embedded mock)")
-    parser.add_argument("--spec", type=Path, default=DOCUMENT_PATH, help="OpenAPI document")
-    parser.add_argument("--max-examples", type=int, default=DEFAULT_MAX_EXAMPLES, metavar="N")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N")
+    parser.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="send this header with every request (repeatable), e.g. a static token",
+    )
+    parser.add_argument(
+        "--max-examples", type=int, metavar="N", help="cases per operation and phase (config: 25)"
+    )
+    parser.add_argument("--workers", type=int, metavar="N", help="concurrent workers (config: 2)")
     parser.add_argument("--seed", type=int, help="seed of the generated cases (default: random)")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
     parser.add_argument(
-        "--phases",
-        default=",".join(PHASES),
-        help=f"comma-separated phases to run (default: {','.join(PHASES)})",
+        "--phases", help=f"comma-separated phases to run (default: {','.join(PHASES)})"
     )
-    parser.add_argument("--no-lifecycle", action="store_true", help="skip the lifecycle chain")
-    parser.add_argument("--email", help=f"account to log in with (env {ENV_PREFIX}EMAIL)")
+    parser.add_argument(
+        "--checks", help="comma-separated checks to run, and only those (default: all)"
+    )
+    parser.add_argument("--exclude-checks", help="comma-separated checks not to run")
+    parser.add_argument("--no-lifecycle", action="store_true", help="skip the lifecycle chains")
+    parser.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="print real tokens and passwords in reproductions (default: masked as ***)",
+    )
+    parser.add_argument("--email", help=f"account to sign in with (env {ENV_PREFIX}EMAIL)")
     parser.add_argument("--password", help=f"its password (env {ENV_PREFIX}PASSWORD)")
     parser.add_argument("--api-key", help=f"X-API-Key to send (env {ENV_PREFIX}API_KEY)")
     parser.add_argument(
@@ -68,30 +105,76 @@ def _setting(args: argparse.Namespace, name: str) -> str | None:
     return value or None
 
 
-def _options(args: argparse.Namespace, base_url: str) -> SuiteOptions:
-    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
-    unknown = sorted(set(phases) - set(PHASES))
-    if unknown:
-        raise ValueError(f"unknown phases {unknown}; known: {', '.join(PHASES)}")
-    if args.max_examples < 1 or args.workers < 1:
-        raise ValueError("--max-examples and --workers must be at least 1")
+def _names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _headers(values: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"-H {value!r}: expected 'Name: value'")
+        pairs.append((name.strip(), rest.strip()))
+    return tuple(pairs)
+
+
+def load_contract_config(args: argparse.Namespace) -> HarnessConfig:
+    """The configuration in force for this command line (file, environment, flags)."""
+    overrides: dict[str, Any] = {
+        "spec": args.spec,
+        "base_url": args.base_url,
+        "contract.max_examples": args.max_examples,
+        "contract.workers": args.workers,
+        "contract.seed": args.seed,
+        "contract.phases": list(_names(args.phases) or ()) or None,
+    }
+    if args.no_lifecycle:
+        overrides["contract.lifecycle"] = False
+    return load_config(args.config, overrides=overrides)
+
+
+def _is_demo(config: HarnessConfig) -> bool:
+    location = config.spec_location
+    demo = load_config(DEMO_CONFIG_PATH, env={}).spec_location
+    return (
+        location is not None
+        and demo is not None
+        and Path(location).resolve() == Path(demo).resolve()
+    )
+
+
+def _options(
+    args: argparse.Namespace, config: HarnessConfig, base_url: str, *, embedded: bool = False
+) -> SuiteOptions:
     email, password = _setting(args, "email"), _setting(args, "password")
     if (email is None) != (password is None):
         raise ValueError("give both an email and a password, or neither")
     credentials = Credentials(email, password) if email and password else None
-    if args.base_url is None and credentials is None:
+    if embedded and credentials is None:
         credentials = Credentials(DEMO_EMAIL, DEMO_PASSWORD)
+    contract = config.contract
+    checks = _names(args.checks) if args.checks else contract.checks
+    exclude = _names(args.exclude_checks) or contract.exclude_checks
     return SuiteOptions(
         base_url=base_url,
-        spec=args.spec,
-        max_examples=args.max_examples,
-        workers=args.workers,
-        seed=args.seed if args.seed is not None else random.randrange(2**31),
+        config=config,
+        max_examples=contract.max_examples,
+        workers=contract.workers,
+        seed=contract.seed if contract.seed is not None else random.randrange(2**31),
         deterministic=bool(os.environ.get("CI")),
         credentials=credentials,
-        gateway=Gateway(_setting(args, "api_key"), _setting(args, "signing_secret")),
-        phases=phases,
-        lifecycle=not args.no_lifecycle,
+        gateway=Gateway(
+            _setting(args, "api_key"), _setting(args, "signing_secret"), _headers(args.headers)
+        ),
+        phases=contract.phases,
+        lifecycle=contract.lifecycle,
+        checks=checks,
+        exclude_checks=tuple(exclude),
+        show_secrets=args.show_secrets,
+        request_timeout_s=contract.request_timeout_s,
     )
 
 
@@ -178,18 +261,41 @@ def details(report: SuiteReport) -> str:
     return "\n".join(out)
 
 
+def untested(report: SuiteReport) -> str:
+    """What the run could not really test, so a green run is not over-read."""
+    out = []
+    for tally in report.untested:
+        answers = ", ".join(f"{n}x {s}" for s, n in sorted(tally.statuses.items()))
+        out.append(f"  {tally.label}: only ever answered {answers}; its behaviour was not tested")
+    for check, why in report.skipped_checks.items():
+        out.append(f"  check {check} skipped: {why}")
+    skipped = [s for s in report.lifecycle if s.skipped]
+    for step in skipped:
+        out.append(f"  lifecycle {step.what}: {step.detail}")
+    return "\n".join(out)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
+        config = load_contract_config(args)
         mock_settings = _mock_settings(args)
-        _options(args, "http://placeholder")  # usage errors before anything starts
-    except ValueError as e:
+        _options(args, config, "http://placeholder")  # usage errors before anything starts
+    except (ValueError, ConfigError) as e:
         print(f"harness contract: {e}", file=sys.stderr)
         return 2
-    if args.base_url and args.mock_breakage:
+    base_url = config.base_url
+    if base_url and args.mock_breakage:
         print("harness contract: --mock-breakage needs the embedded mock", file=sys.stderr)
         return 2
+    if base_url is None and not _is_demo(config):
+        print(
+            "harness contract: give --base-url (or base_url: in harness.yaml): the embedded "
+            "mock serves the demo API only",
+            file=sys.stderr,
+        )
+        return 2
     with ExitStack() as stack:
-        base_url = args.base_url
+        embedded = base_url is None
         if base_url is None:
             try:
                 mock = stack.enter_context(MockServer(settings=mock_settings))
@@ -198,19 +304,27 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             base_url = mock.base_url
             print(f"Embedded mock at {base_url}", flush=True)
-        options = _options(args, base_url)
+        options = _options(args, config, base_url, embedded=embedded)
         print(
-            f"Contract suite: {options.spec.name} against {base_url}; "
+            f"Contract suite: {config.spec} against {base_url}; "
             f"{options.max_examples} examples per operation, {options.workers} workers, "
             f"seed {options.seed}",
             flush=True,
         )
-        report = run_suite(options, _Printer())
+        try:
+            report = run_suite(options, _Printer())
+        except SetupError as e:
+            print(f"harness contract: {e}", file=sys.stderr)
+            return 2
     print()
     print(summary(report))
     if not report.passed:
         print()
         print(details(report))
+    notes = untested(report)
+    if notes:
+        print("\nNot really tested:")
+        print(notes)
     if args.junit:
         write_junit(report, args.junit)
         print(f"\nJUnit XML: {args.junit}")

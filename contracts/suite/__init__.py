@@ -14,6 +14,7 @@ from contracts.suite.runner import (
     run_suite,
 )
 from contracts.suite.session import Credentials, Gateway
+from contracts.suite.setup import SetupError
 
 __all__ = [
     "Credentials",
@@ -21,6 +22,7 @@ __all__ = [
     "Gateway",
     "OperationTally",
     "Progress",
+    "SetupError",
     "SuiteOptions",
     "SuiteReport",
     "run_suite",

@@ -2,23 +2,28 @@
 API's auth, checks and settings, then the lifecycle chain.
 
 `run_suite(options, on_progress)` returns a `SuiteReport`: per operation the
-cases sent and the failures found (check, message, curl to reproduce), run
-errors, the lifecycle steps, and the session's logins and refreshes.
+cases sent, the statuses seen and the failures found (check, message, curl to
+reproduce), run errors, the lifecycle steps, the checks the document gave
+nothing to judge, and the session's logins and refreshes.
 
 What the suite adds to schemathesis (`st run`):
-- auth inside the run (`_SuiteAuthProvider`): one session shared by the
-  workers, refreshed ahead of expiry, renewed on a 401 (refresh, else log in
-  again), the API key and signature added to the exact bytes sent;
+- auth inside the run for any API (`_SuiteAuthProvider` over the session of
+  `session.py`, configured in harness.yaml): one session shared by the
+  workers, refreshed ahead of expiry, renewed on a 401 (refresh, else sign in
+  again), the token only on operations whose security names its scheme; static
+  credentials per security scheme through schemathesis's own OpenAPI auth;
 - each generated `Idempotency-Key` made unique, so a positive case never
   collides with another case's key (that would be a legitimate 422);
-- the checks of `contracts/suite/checks.py` beside every built-in check;
-- the lifecycle chain (`lifecycle.py`).
+- the checks of `contracts/suite/checks.py`, each where the document declares
+  what it checks;
+- the lifecycle chain (`lifecycle.py`), derived from the document.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,18 +32,20 @@ from typing import Any
 import schemathesis
 from schemathesis.engine import events, from_schema
 
-from contracts.openapi import DOCUMENT_PATH
+from contracts.config import HarnessConfig
 from contracts.suite import checks as suite_checks
 from contracts.suite.active import activate, active
 from contracts.suite.lifecycle import Step, run_lifecycle
+from contracts.suite.redact import redact
 from contracts.suite.session import (
     Credentials,
     Gateway,
     SessionKeeper,
     SessionStats,
     SuiteAuth,
-    bearer_of,
+    token_in,
 )
+from contracts.suite.setup import Prepared, demo_config, prepare
 
 DEFAULT_MAX_EXAMPLES = 25
 DEFAULT_WORKERS = 2
@@ -49,7 +56,8 @@ PHASES = ("examples", "coverage", "fuzzing", "stateful")
 @dataclass(frozen=True)
 class SuiteOptions:
     base_url: str
-    spec: Path = DOCUMENT_PATH
+    config: HarnessConfig | None = None  # None: the demo API's configuration
+    spec: Path | str | None = None  # None: the configuration's
     max_examples: int = DEFAULT_MAX_EXAMPLES
     workers: int = DEFAULT_WORKERS
     seed: int | None = None
@@ -58,6 +66,10 @@ class SuiteOptions:
     gateway: Gateway = field(default_factory=Gateway)
     phases: tuple[str, ...] = PHASES
     lifecycle: bool = True
+    checks: tuple[str, ...] | None = None  # only these (by name); None: all
+    exclude_checks: tuple[str, ...] = ()
+    show_secrets: bool = False
+    request_timeout_s: float = REQUEST_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -74,10 +86,16 @@ class OperationTally:
     operation_id: str
     cases: int = 0
     findings: list[Finding] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
 
     @property
     def passed(self) -> bool:
         return not self.findings
+
+    @property
+    def only_denied(self) -> bool:
+        """Every answer was 401 or 403: the operation's behaviour was never really tested."""
+        return bool(self.statuses) and set(self.statuses) <= {401, 403}
 
 
 @dataclass
@@ -89,6 +107,8 @@ class SuiteReport:
     stop_reason: str = ""
     session: SessionStats | None = None
     seed: int | None = None
+    base_url: str = ""
+    skipped_checks: dict[str, str] = field(default_factory=dict)  # check -> why
 
     @property
     def cases(self) -> int:
@@ -98,11 +118,16 @@ class SuiteReport:
     def findings(self) -> list[Finding]:
         found = [f for op in self.operations.values() for f in op.findings]
         found += [
-            Finding(s.operation, f"lifecycle: {s.what}", s.detail)
+            Finding(s.operation, f"lifecycle: {s.what}", s.detail, s.reproduce)
             for s in self.lifecycle
             if not s.passed
         ]
         return found
+
+    @property
+    def untested(self) -> list[OperationTally]:
+        """Operations that only ever answered 401/403."""
+        return [t for t in self.operations.values() if t.only_denied]
 
     @property
     def passed(self) -> bool:
@@ -133,24 +158,34 @@ def _keeper() -> SessionKeeper:
     return keeper
 
 
-def _secured(case: Any) -> bool:
-    raw = getattr(case.operation.definition, "raw", None)
-    return bool(raw.get("security")) if isinstance(raw, dict) else False
-
-
 class _SuiteAuthProvider:
     """schemathesis calls `get` for the first case and after a 401, `set` for every case."""
 
     def get(self, case: Any, ctx: Any) -> str:
         keeper = _keeper()
-        rejected = bearer_of(case.headers)
-        return keeper.renew(rejected) if rejected else keeper.access_token()
+        rejected = token_in(case.headers, keeper.plan)
+        token = keeper.renew(rejected) if rejected else keeper.access_token()
+        return token or ""
 
     def set(self, case: Any, data: str, ctx: Any) -> None:
         keeper = _keeper()
         case.headers = case.headers or {}
-        if _secured(case):
-            case.headers["Authorization"] = f"Bearer {keeper.access_token()}"
+        operation = suite_checks.document_operation(case)
+        placement = keeper.plan.placement
+        if (
+            operation is not None
+            and placement is not None
+            and keeper.plan.carries_session(operation)
+        ):
+            token = keeper.access_token()
+            if token:
+                value = placement.value(token)
+                if placement.location == "header":
+                    case.headers[placement.name] = value
+                elif placement.location == "query":
+                    case.query = {**(case.query or {}), placement.name: value}
+                else:
+                    case.cookies = {**(case.cookies or {}), placement.name: value}
         key = case.headers.get(suite_checks.IDEMPOTENCY_HEADER)
         if isinstance(key, str) and 0 < len(key) <= 255:  # a valid key: make it unique
             case.headers[suite_checks.IDEMPOTENCY_HEADER] = f"{key[:160]}-{uuid.uuid4().hex}"
@@ -160,37 +195,73 @@ class _SuiteAuthProvider:
             case._auth = SuiteAuth(gateway)
 
 
-def _follow_profile(context: Any, case: Any, response: Any) -> None:
-    """after_call: the suite's account changed its email; log in with the new one later."""
+def _follow_update(context: Any, case: Any, response: Any) -> None:
+    """after_call: the suite's account changed its identity fields; sign in with them later."""
     keeper = active()
-    if keeper is None or response.status_code != 200:
+    if keeper is None or not 200 <= response.status_code < 300:
         return
-    if suite_checks.operation_id(case) != "updateProfile":
+    update = keeper.plan_update
+    if update is None or suite_checks.operation_id(case) != update.operation_id:
         return
-    token = bearer_of(response.request.headers)
+    token = token_in(response.request.headers, keeper.plan)
     if token is not None:
-        keeper.follow_profile(token, response.json())
+        keeper.follow_update(token, case.body)
 
 
-def load_schema(options: SuiteOptions) -> Any:
+def _schemathesis_checks(options: SuiteOptions) -> dict[str, Any]:
+    checks: dict[str, Any] = {"enabled": options.checks is None}
+    for name in options.checks or ():
+        checks[name] = {"enabled": True}
+    for name in options.exclude_checks:
+        checks[name] = {"enabled": False}
+    return checks
+
+
+def _static_auth(prepared: Prepared) -> dict[str, Any]:
+    """Static credentials by scheme, for schemathesis's own OpenAPI-aware auth."""
+    schemes: dict[str, Any] = {}
+    session_scheme = prepared.plan.placement.scheme if prepared.plan.placement else None
+    for name, creds in prepared.plan.static.items():
+        scheme = prepared.document.security_schemes[name]
+        if name == session_scheme and creds.token is None:
+            continue
+        if scheme.type == "apiKey" and creds.token and name != session_scheme:
+            schemes[name] = {"api_key": creds.token}
+        elif scheme.type == "http" and (scheme.scheme or "").lower() == "basic" and creds.username:
+            schemes[name] = {"username": creds.username, "password": creds.password or ""}
+        elif creds.token and name != session_scheme:
+            schemes[name] = {"bearer": creds.token}
+    return {"openapi": schemes} if schemes else {}
+
+
+def load_schema(options: SuiteOptions, prepared: Prepared) -> Any:
     config = schemathesis.Config.from_dict(
         {
-            "base-url": options.base_url,
+            "base-url": prepared.base_url,
             "workers": options.workers,
-            "request-timeout": REQUEST_TIMEOUT_S,
+            "request-timeout": options.request_timeout_s,
             "generation": {
                 "mode": "all",
                 "max-examples": options.max_examples,
                 "deterministic": options.deterministic,
             },
             "phases": {name: {"enabled": name in options.phases} for name in PHASES},
-            "checks": {"enabled": True},
+            "checks": _schemathesis_checks(options),
+            **(
+                {"headers": dict(prepared.keeper.gateway.headers)}
+                if prepared.keeper.gateway.headers
+                else {}
+            ),
+            **({"auth": _static_auth(prepared)} if _static_auth(prepared) else {}),
             **({"seed": options.seed} if options.seed is not None else {}),
         }
     )
-    schema = schemathesis.openapi.from_path(options.spec, config=config)
-    schema.auth(refresh_interval=24 * 3600, retry_on=[401])(_SuiteAuthProvider)
-    schema.hooks.register_hook_with_name(_follow_profile, "after_call")
+    schema = schemathesis.openapi.from_dict(prepared.document.raw, config=config)
+    if prepared.plan.placement is not None:
+        schema.auth(refresh_interval=24 * 3600, retry_on=[401])(_SuiteAuthProvider)
+    elif prepared.keeper.gateway.api_key or prepared.keeper.gateway.signing_secret:
+        schema.auth(refresh_interval=24 * 3600)(_SuiteAuthProvider)
+    schema.hooks.register_hook_with_name(_follow_update, "after_call")
     return schema
 
 
@@ -201,13 +272,16 @@ def _case_operation(case: Any) -> tuple[str, str]:
     return case.operation.label, suite_checks.operation_id(case) or case.operation.label
 
 
-def _record(report: SuiteReport, recorder: Any) -> tuple[int, bool]:
+def _record(report: SuiteReport, recorder: Any, secrets: set[str]) -> tuple[int, bool]:
     cases, failed = 0, False
     for case_id, node in recorder.cases.items():
         label, op_id = _case_operation(node.value)
         tally = report.operations.setdefault(label, OperationTally(label, op_id))
         tally.cases += 1
         cases += 1
+        interaction = recorder.interactions.get(case_id)
+        if interaction is not None and interaction.response is not None:
+            tally.statuses[interaction.response.status_code] += 1
         for check in recorder.checks.get(case_id, []):
             info = check.failure_info
             if info is None:
@@ -216,7 +290,12 @@ def _record(report: SuiteReport, recorder: Any) -> tuple[int, bool]:
             failure = info.failure
             where = failure.operation or label
             target = report.operations.setdefault(where, OperationTally(where, where))
-            finding = Finding(where, check.name, str(failure).strip(), info.code_sample)
+            finding = Finding(
+                where,
+                check.name,
+                redact(str(failure).strip(), secrets),
+                redact(info.code_sample, secrets),
+            )
             if not any(
                 (f.check, f.message.splitlines()[0])
                 == (check.name, finding.message.splitlines()[0])
@@ -227,28 +306,54 @@ def _record(report: SuiteReport, recorder: Any) -> tuple[int, bool]:
 
 
 def run_suite(options: SuiteOptions, on_progress: ProgressCallback | None = None) -> SuiteReport:
-    """Run every phase and the lifecycle chain against `options.base_url`."""
+    """Run every phase and the lifecycle chain against `options.base_url`.
+
+    Raises `SetupError` (before any case) when the document, the configuration,
+    the server or the sign-in is not usable."""
     notify = on_progress or (lambda _: None)
-    report = SuiteReport(seed=options.seed)
+    config = options.config if options.config is not None else demo_config()
+    prepared = prepare(
+        config,
+        options.base_url,
+        spec=options.spec,
+        credentials=options.credentials,
+        gateway=options.gateway,
+    )
+    return run_prepared(options, prepared, notify)
+
+
+def run_prepared(
+    options: SuiteOptions, prepared: Prepared, notify: ProgressCallback
+) -> SuiteReport:
+    report = SuiteReport(seed=options.seed, base_url=prepared.base_url)
     start = time.perf_counter()
-    keeper = SessionKeeper(options.base_url, options.credentials, options.gateway)
-    with activate(keeper), suite_checks.registered():
+    keeper = prepared.keeper
+    mask: Callable[[], set[str]] = (lambda: set()) if options.show_secrets else keeper.secrets
+    enabled = suite_checks.enabled_checks(options.checks, options.exclude_checks)
+    report.skipped_checks = suite_checks.undeclared(prepared.document, enabled)
+    with activate(keeper), suite_checks.registered(enabled, prepared.document, prepared.plan):
         try:
-            schema = load_schema(options)
+            schema = load_schema(options, prepared)
             for operation in schema.get_all_operations():
                 op = operation.ok()
                 raw = op.definition.raw
                 op_id = raw.get("operationId", op.label) if isinstance(raw, dict) else op.label
                 report.operations[op.label] = OperationTally(op.label, op_id)
-            _consume(from_schema(schema).execute(), report, notify)
+            _consume(
+                from_schema(schema).execute(),
+                report,
+                notify,
+                mask,
+            )
             if options.lifecycle:
                 notify(Progress("phase-started", "lifecycle"))
-                report.lifecycle = run_lifecycle(keeper)
+                report.lifecycle = run_lifecycle(
+                    keeper, prepared.document, schema=schema, show_secrets=options.show_secrets
+                )
                 for step in report.lifecycle:
                     notify(Progress("lifecycle", "lifecycle", step.what, 1, not step.passed))
                 notify(Progress("phase-finished", "lifecycle"))
-            if options.credentials is not None:
-                keeper.restore_profile()
+            keeper.restore_profile(keeper.plan_update)
         finally:
             report.session = keeper.stats
             keeper.close()
@@ -256,21 +361,25 @@ def run_suite(options: SuiteOptions, on_progress: ProgressCallback | None = None
     return report
 
 
-def _consume(stream: Any, report: SuiteReport, notify: ProgressCallback) -> None:
+def _consume(
+    stream: Any, report: SuiteReport, notify: ProgressCallback, secrets: Callable[[], set[str]]
+) -> None:
     for event in stream:
         if isinstance(event, events.PhaseStarted):
             notify(Progress("phase-started", event.phase.name.value))
         elif isinstance(event, events.PhaseFinished):
             notify(Progress("phase-finished", event.phase.name.value))
         elif isinstance(event, events.ScenarioFinished):
-            cases, failed = _record(report, event.recorder)
+            cases, failed = _record(report, event.recorder, secrets())
             notify(Progress("scenario", event.phase.value, event.recorder.label, cases, failed))
         elif isinstance(event, events.NonFatalError):
-            report.errors.append(Finding(event.label, "error", event.info.format()))
+            report.errors.append(
+                Finding(event.label, "error", redact(event.info.format(), secrets()))
+            )
         elif isinstance(event, events.FatalError):
             report.errors.append(Finding("run", "fatal error", repr(event.exception)))
         elif isinstance(event, events.EngineFinished):
             report.stop_reason = event.stop_reason.value
             for failure in event.failures:
                 where = failure.operation or "run"
-                report.errors.append(Finding(where, "after run", str(failure)))
+                report.errors.append(Finding(where, "after run", redact(str(failure), secrets())))
