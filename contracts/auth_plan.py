@@ -19,7 +19,7 @@ from contracts.config import ConfigError, HarnessConfig, SchemeCredentials, Toke
 from contracts.document import Document, Operation, SecurityScheme
 from contracts.templates import names_in
 
-IDENTITY_FIELDS = ("email", "username", "password", "login", "name", "user", "phone")
+IDENTITY_FIELDS = ("email", "username", "password", "login", "name", "phone")
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,10 @@ def validate_document(raw: Any, source: str) -> None:
         raise DocumentError(f"{source}: /openapi: {e}") from None
     except OpenAPIValidationError as e:
         where = pointer(_locate(raw, list(e.path), e.instance))
-        raise DocumentError(f"{source}: {where}: {e.message}") from None
+        message = e.message.splitlines()[0]
+        if message.startswith(("{", "[")) and " is not " in message:
+            message = "this node is not " + message.rsplit(" is not ", 1)[1]  # no dump of it
+        raise DocumentError(f"{source}: {where}: {message[:300]}") from None
 
 
 # --- the document's parts ---------------------------------------------------------------

@@ -64,3 +64,75 @@ def test_usage_errors_exit_2(
 ) -> None:
     assert contract_cli.run(_args(*argv)) == 2
     assert message in capsys.readouterr().err
+
+
+# --- bad input: one line, exit 2, before any case ------------------------------------------
+
+
+def _demo_config(tmp_path: Path, **auth: object) -> Path:
+    """The demo's configuration with its spec made absolute and `auth` changes applied."""
+    import yaml
+
+    from contracts.config import DEMO_CONFIG_PATH
+
+    data = yaml.safe_load(DEMO_CONFIG_PATH.read_text())
+    data["spec"] = str(DEMO_CONFIG_PATH.with_name(data["spec"]))
+    data["auth"] |= auth
+    path = tmp_path / "harness.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        (
+            {"identities": [{"email": "demo@example.com", "password": "wrong"}]},
+            "cannot sign in: login (POST /v1/auth/login) answered 401",
+        ),
+        (
+            {
+                "identities": [{"email": "demo@example.com", "password": "demo-password"}],
+                "login": {
+                    "body": {"email": "{email}", "password": "{password}"},
+                    "token": "/user/token",
+                },
+            },
+            "auth.login.token: /user/token matches nothing in the login answer",
+        ),
+    ],
+)
+def test_a_sign_in_that_fails_exits_2_before_any_case(
+    harness_mock: object,
+    tmp_path: Path,
+    auth: dict[str, object],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base_url = harness_mock.base_url  # type: ignore[attr-defined]
+    config = _demo_config(tmp_path, **auth)
+    assert contract_cli.run(_args("--config", str(config), "--base-url", base_url, *QUICK)) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert "wrong" not in captured.err.replace("is wrong", "")  # no password in the message
+    assert "-- examples" not in captured.out  # no phase started
+
+
+def test_an_invalid_document_an_unknown_setting_and_a_dead_server_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "api.yaml"
+    content = "{application/json: {schema: {type: nonsense}}}"
+    spec.write_text(
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
+        f"paths: {{/a: {{get: {{responses: {{'200': {{description: ok, content: {content}}}}}}}}}}}\n"
+    )
+    assert contract_cli.run(_args("--spec", str(spec), "--base-url", "http://127.0.0.1:9")) == 2
+    assert "/paths/~1a/get/responses/200" in capsys.readouterr().err
+    config = tmp_path / "harness.yaml"
+    config.write_text("spec: api.yaml\nauth:\n  sceme: Token\n")
+    assert contract_cli.run(_args("--config", str(config), "--base-url", "http://127.0.0.1:9")) == 2
+    assert "line 3: auth.sceme: unknown setting (did you mean 'scheme'?)" in capsys.readouterr().err
+    good = _demo_config(tmp_path)
+    assert contract_cli.run(_args("--config", str(good), "--base-url", "http://127.0.0.1:9")) == 2
+    assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
