@@ -124,8 +124,8 @@ def test_an_invalid_document_an_unknown_setting_and_a_dead_server_exit_2(
     spec = tmp_path / "api.yaml"
     content = "{application/json: {schema: {type: nonsense}}}"
     spec.write_text(
-        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
-        f"paths: {{/a: {{get: {{responses: {{'200': {{description: ok, content: {content}}}}}}}}}}}\n"
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /a: {get: {responses:\n"
+        f"    {{'200': {{description: ok, content: {content}}}}}}}}}\n"
     )
     assert contract_cli.run(_args("--spec", str(spec), "--base-url", "http://127.0.0.1:9")) == 2
     assert "/paths/~1a/get/responses/200" in capsys.readouterr().err
