@@ -38,6 +38,12 @@ def add_parser(commands: Any) -> None:
         description=(__doc__ or "").split("\n\n")[0],
     )
     check.add_argument("--base-url", help="run the contract suite against this server instead")
+    check.add_argument(
+        "--spec", help="the API's OpenAPI document (another API than the demo's needs --base-url)"
+    )
+    check.add_argument(
+        "--config", type=Path, help="harness configuration (default: ./harness.yaml)"
+    )
     check.add_argument("--adapter", help="judge this client's adapter instead of the reference")
     check.add_argument(
         "--report-dir", type=Path, default=Path("reports/check"), help="where reports go"
@@ -56,6 +62,10 @@ def stages(args: argparse.Namespace) -> list[Stage]:
     contract = ["contract", "--junit", str(reports / "contract.xml"), "--seed", "1"]
     if args.base_url:
         contract += ["--base-url", args.base_url]
+    if args.spec:
+        contract += ["--spec", args.spec]
+    if args.config:
+        contract += ["--config", str(args.config)]
     html, data = reports / "conformance.html", reports / "conformance.json"
     verify = ["verify", "--junit", str(reports / "conformance.xml")]
     verify += ["--html", str(html), "--json", str(data)]
@@ -69,13 +79,34 @@ def stages(args: argparse.Namespace) -> list[Stage]:
         Stage("conformance", verify, report=html, outputs=(html, data)),
         Stage("load", load),
     ]
-    return [s for s in all_stages if s.name not in args.skip]
+    skipped = set(args.skip)
+    if (args.spec or args.config) and not _demo_api(args):
+        skipped |= DEMO_ONLY  # they drive the demo's embedded mock and its operations
+    return [s for s in all_stages if s.name not in skipped]
+
+
+# Stages that exercise the demo API's embedded mock, skipped for another API.
+DEMO_ONLY = {"smoke", "conformance", "load"}
+
+
+def _demo_api(args: argparse.Namespace) -> bool:
+    from contracts.config import DEMO_CONFIG_PATH, load_config
+
+    overrides = {"spec": args.spec} if args.spec else {}
+    config = load_config(args.config, overrides=overrides)
+    demo = load_config(DEMO_CONFIG_PATH, env={})
+    here, there = config.spec_location, demo.spec_location
+    return bool(here and there and Path(here).resolve() == Path(there).resolve())
 
 
 def run(args: argparse.Namespace, run_command: Runner) -> int:
     args.report_dir.mkdir(parents=True, exist_ok=True)
     results: list[tuple[Stage, int, float]] = []
-    for stage in stages(args):
+    chosen = stages(args)
+    left_out = sorted(DEMO_ONLY - {s.name for s in chosen} - set(args.skip))
+    if left_out:
+        print(f"Another API than the demo's: {', '.join(left_out)} skipped (they judge the demo)")
+    for stage in chosen:
         for stale in stage.outputs:
             stale.unlink(missing_ok=True)
         print(f"\n=== {stage.name}: harness {' '.join(stage.argv)}", flush=True)

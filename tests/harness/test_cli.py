@@ -140,6 +140,19 @@ def test_harness_check_names_the_conformance_report_on_its_scorecard(
     )
 
 
+def test_harness_check_of_another_api_runs_its_contract_stage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "theirs.yaml"
+    spec.write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n")
+    args = check_cli_args(tmp_path, "--spec", str(spec), "--base-url", "http://127.0.0.1:9")
+    seen: list[list[str]] = []
+    assert check_cli.run(args, lambda argv: seen.append(argv) or 0) == 0
+    assert [a[0] for a in seen] == ["contract"]
+    assert seen[0][-4:] == ["--base-url", "http://127.0.0.1:9", "--spec", str(spec)]
+    assert "conformance, load, smoke skipped" in capsys.readouterr().out
+
+
 def check_cli_args(tmp_path: Path, *extra: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command")
