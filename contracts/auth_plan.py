@@ -201,6 +201,20 @@ def _oauth(config: HarnessConfig, document: Document) -> OAuthFlow | None:
     return None
 
 
+def _update_of(document: Document, current: Operation | None) -> Operation | None:
+    """Without an update_current_user role: a PUT or PATCH on the current user's path."""
+    if current is None:
+        return None
+    return next(
+        (
+            op
+            for op in document.operations
+            if op.path == current.path and op.method in ("PUT", "PATCH")
+        ),
+        None,
+    )
+
+
 def plan_auth(config: HarnessConfig, document: Document) -> AuthPlan:
     auth = config.auth
     for role in config.roles:
@@ -243,7 +257,8 @@ def plan_auth(config: HarnessConfig, document: Document) -> AuthPlan:
         refresh=refresh,
         logout=_role_operation(config, document, "logout"),
         current_user=_role_operation(config, document, "current_user"),
-        update_current_user=_role_operation(config, document, "update_current_user"),
+        update_current_user=_role_operation(config, document, "update_current_user")
+        or _update_of(document, _role_operation(config, document, "current_user")),
         identities=auth.identities,
         static=dict(auth.credentials),
         oauth=_oauth(config, document),

@@ -177,7 +177,10 @@ class _SuiteAuthProvider:
             and placement is not None
             and keeper.plan.carries_session(operation)
         ):
-            token = keeper.access_token()
+            # Deleting the signed-in account would end the suite's session for good:
+            # those cases run as a throwaway account of their own.
+            token = keeper.throwaway_token() if keeper.deletes_account(operation) else None
+            token = token or keeper.access_token()
             if token:
                 value = placement.value(token)
                 if placement.location == "header":

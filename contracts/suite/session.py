@@ -158,6 +158,7 @@ class SessionKeeper:
         self._tokens: _Tokens | None = None
         self._original_profile: Any = None
         self._issued: set[str] = set()
+        self._signed_in = False
         self._logins = self._registrations = self._refreshes = self._rejected = 0
 
     # --- plumbing ----------------------------------------------------------------
@@ -278,27 +279,42 @@ class SessionKeeper:
         return self._take(answer, exchange, role)
 
     def login(self) -> str:
-        """A fresh session: log in, register a throwaway account, or use an OAuth flow."""
+        """A fresh session: log in, register a throwaway account, or use an OAuth flow.
+
+        When the identity no longer signs in (a fuzzed call deleted the account or
+        changed its password) and the API can register, a new account takes over."""
         with self._lock:
             plan = self.plan
             if plan.oauth is not None:
                 return self._oauth_login()
             if self._identity is None and plan.register is not None:
-                self._identity = generated_identity(names_in(plan.register.body) | {"email"})
-                self._original_identity = dict(self._identity)
-                self._registrations += 1
-                tokens = self._exchange(plan.register, "register", self._identity)
-                self._remember_profile(tokens.access)
-                return tokens.access
+                return self._register()
             if plan.login is None or self._identity is None:
                 raise SessionError(
                     "no way to sign in: the configuration names no login role with an identity, "
                     "no register role and no OAuth credentials"
                 )
             self._logins += 1
-            tokens = self._exchange(plan.login, "login", self._identity)
+            try:
+                tokens = self._exchange(plan.login, "login", self._identity)
+            except SessionError:
+                if plan.register is None or not self._signed_in:
+                    raise  # the first sign-in: the configuration is wrong, say so
+                return self._register()
+            self._signed_in = True
             self._remember_profile(tokens.access)
             return tokens.access
+
+    def _register(self) -> str:
+        assert self.plan.register is not None
+        self._identity = generated_identity(names_in(self.plan.register.body) | {"email"})
+        if self._original_identity is None:
+            self._original_identity = dict(self._identity)
+        self._registrations += 1
+        tokens = self._exchange(self.plan.register, "register", self._identity)
+        self._signed_in = True
+        self._remember_profile(tokens.access)
+        return tokens.access
 
     def _oauth_login(self) -> str:
         flow = self.plan.oauth
@@ -388,24 +404,63 @@ class SessionKeeper:
                 self._identity = self._identity | changed
 
     def restore_profile(self, update: Operation | None) -> bool:
-        """Put back the identity's original values (what the first sign-in saw); True if done."""
+        """Put the configured account back as the run found it; True if it signs in as before.
+
+        A fuzzed call may have changed its email or password (put back through the update
+        operation) or deleted it (registered again with its configured fields)."""
         original, identity = self._original_profile, self._original_identity
-        if update is None or original is None or identity is None or self.document is None:
+        if identity is None or not self.plan.identities or self.plan.login is None:
             return False
-        if self._identity == identity:
-            return True
-        schema = {}
-        for media, found in update.request_media_types.items():
-            if "json" in media:
-                schema = self.document.deref(found)
-        body = _project(original, schema, identity)
-        token = self.access_token()
-        answer = self.call(update, token=token, json=body)
-        if 200 <= answer.status_code < 300:
-            with self._lock:
-                self._identity = dict(identity)
-            return True
-        return False
+        with self._lock:
+            if self._signs_in(identity):
+                return True
+            if self._identity != identity and update is not None and self.document is not None:
+                schema: Any = {}
+                for media, found in update.request_media_types.items():
+                    if "json" in media:
+                        schema = self.document.deref(found)
+                token = self.access_token()
+                body = _project(original or {}, schema, identity)
+                self.call(update, token=token, json=body)
+                if self._signs_in(identity):
+                    return True
+            if self.plan.register is not None:
+                with contextlib.suppress(SessionError, requests.RequestException):
+                    self._exchange(self.plan.register, "register", identity)
+            return self._signs_in(identity)
+
+    def _signs_in(self, identity: dict[str, str]) -> bool:
+        assert self.plan.login is not None
+        try:
+            self._exchange(self.plan.login, "login", identity)
+        except (SessionError, requests.RequestException):
+            return False
+        self._identity = dict(identity)
+        return True
+
+    def deletes_account(self, operation: Operation) -> bool:
+        """A DELETE of the signed-in account (the current user's path)."""
+        current = self.plan.current_user
+        return (
+            current is not None and operation.method == "DELETE" and operation.path == current.path
+        )
+
+    def throwaway_token(self) -> str | None:
+        """A token of a fresh account (None when the API cannot register one)."""
+        if self.plan.register is None:
+            return None
+        other = SessionKeeper(
+            self.base_url, replace(self.plan, identities=()), self.document, self.gateway
+        )
+        try:
+            token = other.login()
+        except (SessionError, requests.RequestException):
+            return None
+        finally:
+            other.close()
+        self._issued.add(token)
+        self._registrations += 1
+        return token
 
     def with_identity(self, identity: dict[str, str]) -> SessionKeeper:
         """Another session of the same API for another account (same plan and gateway)."""
