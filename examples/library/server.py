@@ -13,11 +13,8 @@ LIBRARY_LENDING_PAUSED=1, LIBRARY_LOGIN_ATTEMPTS, LIBRARY_LOCKOUT.
 # which name aliases local to create_app().
 
 import argparse
-import os
 import random
-import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import jwt
@@ -39,51 +36,11 @@ from examples.library.models import (
     UpdateBookRequest,
     UpdateUserRequest,
 )
+from examples.library.options import LibraryOptions
 from examples.library.render import Renderer
 from examples.library.store import Library, LibraryError, Member, now
 
 BASE_PATH = "/api"
-
-# The accounts every server starts with (examples/library/harness.yaml names them).
-SEED_MEMBERS = (
-    ("reader@example.org", "reader", "reader-password"),
-    ("critic@example.org", "critic", "critic-password"),
-)
-
-
-@dataclass(frozen=True)
-class LibraryOptions:
-    token_ttl_s: int = 900
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
-    defects: frozenset[str] = frozenset()
-    login_attempts: int = 5
-    lockout_s: int = 30
-    lending_paused: bool = False
-    retry_after_s: int = 120
-    members: tuple[tuple[str, str, str], ...] = SEED_MEMBERS
-    seed_books: int = 3
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "defects", parse_defects(",".join(self.defects)))
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "LibraryOptions":
-        env = os.environ if env is None else env
-        found: dict[str, Any] = {}
-        if env.get("LIBRARY_TOKEN_TTL"):
-            found["token_ttl_s"] = int(env["LIBRARY_TOKEN_TTL"])
-        if env.get("LIBRARY_SECRET"):
-            found["secret"] = env["LIBRARY_SECRET"]
-        if env.get("LIBRARY_DEFECTS"):
-            found["defects"] = parse_defects(env["LIBRARY_DEFECTS"])
-        if env.get("LIBRARY_LENDING_PAUSED"):
-            found["lending_paused"] = env["LIBRARY_LENDING_PAUSED"] not in ("0", "false", "")
-        if env.get("LIBRARY_LOGIN_ATTEMPTS"):
-            found["login_attempts"] = int(env["LIBRARY_LOGIN_ATTEMPTS"])
-        if env.get("LIBRARY_LOCKOUT"):
-            found["lockout_s"] = int(env["LIBRARY_LOCKOUT"])
-        return cls(**(found | overrides))
 
 
 def _errors(status: int, *messages: str, headers: Mapping[str, str] | None = None) -> Response:

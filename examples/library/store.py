@@ -120,7 +120,7 @@ class Library:
         self,
         *,
         login_attempts: int = 5,
-        lockout_s: int = 30,
+        lockout_s: int = 10,
         rng: random.Random | None = None,
         book_ownership: bool = True,
     ) -> None:

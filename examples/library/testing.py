@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from examples.library.server import BASE_PATH, LibraryOptions, make_server
+from examples.library.options import LibraryOptions
+from examples.library.server import BASE_PATH, make_server
 
 START_TIMEOUT_S = 30.0
 
