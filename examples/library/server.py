@@ -13,7 +13,9 @@ LIBRARY_LENDING_PAUSED=1, LIBRARY_LOGIN_ATTEMPTS, LIBRARY_LOCKOUT.
 # which name aliases local to create_app().
 
 import argparse
+import math
 import random
+import time
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -38,7 +40,7 @@ from examples.library.models import (
 )
 from examples.library.options import LibraryOptions
 from examples.library.render import Renderer
-from examples.library.store import Library, LibraryError, Member, now
+from examples.library.store import Library, LibraryError, Member
 
 BASE_PATH = "/api"
 
@@ -102,8 +104,10 @@ def create_app(options: LibraryOptions | None = None) -> FastAPI:
     # --- sessions ----------------------------------------------------------------------
 
     def issue(member: Member) -> str:
-        issued = int(now().timestamp())
-        claims = {"sub": str(member.id), "iat": issued, "exp": issued + options.token_ttl_s}
+        issued = time.time()
+        # exp is whole seconds, rounded up: a token lives token_ttl_s at least
+        expires = math.ceil(issued) + options.token_ttl_s
+        claims = {"sub": str(member.id), "iat": int(issued), "exp": expires}
         return jwt.encode(claims, options.secret, algorithm="HS256")
 
     def caller(request: Request, *, required: bool) -> tuple[Member, str] | None:

@@ -106,6 +106,8 @@ def slugify(title: str, suffix: str) -> str:
     return f"{words or 'book'}-{suffix}"
 
 
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)  # as the document says
+
 BOOK_FIELDS = (
     "isbn", "title", "authors", "description", "language", "publishedYear",
     "copies", "replacementCost", "coverUrl", "tags",
@@ -130,7 +132,8 @@ class Library:
         self.books: dict[str, Book] = {}
         self.reviews: dict[int, Review] = {}
         self.loans: dict[int, Loan] = {}
-        self.idempotency: dict[tuple[int, str], tuple[str, int]] = {}
+        # (member, key) -> (request fingerprint, loan id, when it was first used)
+        self.idempotency: dict[tuple[int, str], tuple[str, int, datetime]] = {}
         self.book_ownership = book_ownership  # False: the no-ownership defect
         self.login_attempts = login_attempts
         self.lockout = timedelta(seconds=lockout_s)
@@ -310,6 +313,9 @@ class Library:
         fingerprint = json.dumps({"book": slug, "days": days}, sort_keys=True)
         if key is not None:
             seen = self.idempotency.get((borrower.id, key))
+            if seen is not None and now() - seen[2] > IDEMPOTENCY_KEY_LIFETIME:
+                del self.idempotency[(borrower.id, key)]
+                seen = None
             if seen is not None:
                 if seen[0] != fingerprint:
                     raise LibraryError(409, "this Idempotency-Key was used with another body")
@@ -326,7 +332,7 @@ class Library:
         loan = Loan(self._next("loan"), slug, borrower.id, at, at + timedelta(days=days))
         self.loans[loan.id] = loan
         if key is not None:
-            self.idempotency[(borrower.id, key)] = (fingerprint, loan.id)
+            self.idempotency[(borrower.id, key)] = (fingerprint, loan.id, at)
         return loan, False
 
     def loan(self, member: Member, loan_id: int, *, check_owner: bool = True) -> Loan:

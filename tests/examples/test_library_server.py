@@ -268,10 +268,12 @@ def test_every_defect_is_shown_real_by_some_test() -> None:
 
 
 def test_tokens_expire_after_their_lifetime() -> None:
-    with running_library_server(token_ttl_s=1) as base_url, httpx.Client(base_url=base_url) as c:
+    # A token lives 2 to 3 s (exp is whole seconds, rounded up): valid at once unless the
+    # first request takes 2 s, expired after 3.5 s however slow the machine.
+    with running_library_server(token_ttl_s=2) as base_url, httpx.Client(base_url=base_url) as c:
         token = login(c, READER)
         assert c.get("/user", headers=token).status_code == 200
-        time.sleep(2.5)  # exp is whole seconds: one second after issue, at the latest
+        time.sleep(3.5)
         assert c.get("/user", headers=token).status_code == 401
 
 
