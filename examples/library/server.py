@@ -406,13 +406,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lending-paused", action="store_true", help="CreateLoan answers 503")
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}
-    if args.defects is not None:
-        overrides["defects"] = parse_defects(args.defects)
     if args.token_ttl is not None:
         overrides["token_ttl_s"] = args.token_ttl
     if args.lending_paused:
         overrides["lending_paused"] = True
-    options = LibraryOptions.from_env(**overrides)
+    try:
+        if args.defects is not None:
+            overrides["defects"] = parse_defects(args.defects)
+        options = LibraryOptions.from_env(**overrides)
+    except ValueError as e:  # an unknown defect, a LIBRARY_* variable that is no number
+        parser.error(str(e))
     make_server(options, host=args.host, port=args.port, log_level="info").run()
 
 

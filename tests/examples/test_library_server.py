@@ -302,6 +302,15 @@ def test_the_server_runs_as_a_module(server_process: str) -> None:
     assert answer.json()["books_count"] == 3
 
 
+def test_an_unknown_defect_is_refused_with_the_known_ones() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "examples.library.server", "--defects", "create-200,nope"],
+        cwd=LIBRARY.parents[1], capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "unknown defects ['nope']; known: create-200," in done.stderr
+
+
 def test_harness_configuration_matches_the_document_and_the_server() -> None:
     config = load_config(LIBRARY / "harness.yaml", env={})
     document = load_document(config.spec_location or "")
