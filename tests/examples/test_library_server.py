@@ -234,7 +234,7 @@ def closed_account_token_refused(client: httpx.Client) -> bool:
 
 BEYOND_SCHEMATHESIS: dict[str, tuple[Probe, dict[str, Any]]] = {
     # defect: (a probe that is True on a correct server, server options)
-    "no-retry-after": (retry_after_on_429_and_503, {"lending_paused": True}),
+    "no-retry-after": (retry_after_on_429_and_503, {"lending_paused": True, "lockout_s": 120}),
     "ignore-idempotency-key": (idempotent_replay, {}),
     "cursor-repeats": (pages_do_not_repeat, {}),
     "count-per-page": (count_is_of_every_page, {}),
