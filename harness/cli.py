@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from mitmproxy.master import Master
 
 from harness import check_cli, contract_cli, fault_cli, load_cli, verify_cli
 from mocks.control import CONTROL_PREFIX
+from mocks.control_access import TOKEN_ENV, TOKEN_HEADER, is_loopback
 from mocks.journal import DEFAULT_CAPACITY, Journal
 from mocks.scenarios import Scenario, ScenarioError, load_scenario
-from mocks.server import MockServer, MockStartError, ServeConfig, serve
+from mocks.server import (
+    MockServer,
+    MockStartError,
+    ServeConfig,
+    beyond_loopback_warning,
+    resolve_control_token,
+    serve,
+)
 from mocks.settings import MockSettings
 from mocks.state import MockState
-from mocks.store import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED, DEMO_EMAIL, DEMO_PASSWORD
+from mocks.store import (
+    DEFAULT_PRODUCT_COUNT,
+    DEFAULT_SEED,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    SHOP_EMAIL,
+    SHOP_PASSWORD,
+)
 
 
 def _option_pair(text: str) -> tuple[str, str]:
@@ -34,7 +51,11 @@ def _add_mock_parser(commands: Any) -> None:
         description="Serve the seed's API from seeded data, with a control API under "
         f"{CONTROL_PREFIX}/. Runs until Ctrl-C.",
     )
-    mock.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    mock.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (loopback; any other address needs the control token)",
+    )
     mock.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free)")
     mock.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the fake data")
     mock.add_argument(
@@ -62,6 +83,18 @@ def _add_mock_parser(commands: Any) -> None:
         "--upstream-insecure",
         action="store_true",
         help="do not verify the upstream's TLS certificate",
+    )
+    mock.add_argument(
+        "--control-token",
+        action="store_true",
+        help=f"require the control token on {CONTROL_PREFIX}/ even on loopback "
+        f"(always required beyond it); {TOKEN_ENV} gives it, else one is generated",
+    )
+    mock.add_argument(
+        "--control-token-file",
+        type=Path,
+        metavar="PATH",
+        help="write the control token to this file (mode 0600) instead of printing it",
     )
     mock.add_argument(
         "--set",
@@ -94,25 +127,60 @@ def _settings_from(args: argparse.Namespace) -> MockSettings:
 
 
 def _banner(
-    base_url: str, settings: MockSettings, upstream: str | None, scenario: Scenario | None
+    base_url: str,
+    settings: MockSettings,
+    upstream: str | None,
+    scenario: Scenario | None,
+    token_line: str | None = None,
 ) -> str:
+    """What the mock prints once listening. Secrets are named, never shown: the user
+    gave them, and terminals end up in CI logs."""
     if upstream:
         lines = [f"Proxy         {base_url} -> {upstream} (faults and journal apply)"]
     else:
         lines = [
             f"Mock API      {base_url}/v1",
             f"Demo user     {DEMO_EMAIL} / {DEMO_PASSWORD}",
+            f"Shop user     {SHOP_EMAIL} / {SHOP_PASSWORD} (owns the seeded products)",
             f"Access TTL    {settings.access_ttl_s:g} s",
         ]
     lines.insert(1, f"Control API   {base_url}{CONTROL_PREFIX}/")
+    if token_line is not None:
+        lines.insert(2, f"Control token {token_line}")
     if scenario is not None:
         lines.append(f"Scenario      {scenario.name}: {len(scenario.faults)} fault rules")
     if settings.api_key:
-        lines.append(f"API key       {settings.api_key}")
+        lines.append("API key       required in X-API-Key (the value given; not shown)")
     if settings.signing:
-        lines.append("Signing       required (X-App-Timestamp, X-App-Nonce, X-App-Signature)")
+        lines.append(
+            "Signing       required (X-App-Timestamp, X-App-Nonce, X-App-Signature; "
+            "secret not shown)"
+        )
     lines.append("Ctrl-C stops the mock.")
     return "\n".join(lines)
+
+
+def _control_token(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The control token and how the banner mentions it: printed once if generated,
+    never if it came from the environment or goes to a file."""
+    from_env = os.environ.get(TOKEN_ENV) or None
+    asked = bool(args.control_token or args.control_token_file)
+    token = resolve_control_token(args.host, from_env if from_env else asked or None)
+    if token is None:
+        return None, None
+    if args.control_token_file is not None:
+        _write_private(args.control_token_file, token)
+        return token, f"written to {args.control_token_file} (send it as {TOKEN_HEADER})"
+    if from_env:
+        return token, f"from {TOKEN_ENV} (send it as {TOKEN_HEADER})"
+    return token, f"{token}  (send it as {TOKEN_HEADER}; harness commands read {TOKEN_ENV})"
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text + "\n")
+    path.chmod(0o600)  # also when the file was there before, with wider permissions
 
 
 def run_mock(args: argparse.Namespace) -> int:
@@ -124,6 +192,11 @@ def run_mock(args: argparse.Namespace) -> int:
         return 2
     if args.journal_size < 1:
         print("harness mock: --journal-size must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        token, token_line = _control_token(args)
+    except (ValueError, OSError) as e:
+        print(f"harness mock: control token: {e}", file=sys.stderr)
         return 2
     state = MockState(
         seed=args.seed, product_count=args.products, journal=Journal(args.journal_size)
@@ -139,12 +212,16 @@ def run_mock(args: argparse.Namespace) -> int:
         upstream_insecure=args.upstream_insecure,
         settings=settings,
         extra_options=dict(args.options),
+        control_token=token,
     )
     masters: list[Master] = []
 
     def ready(port: int | None) -> None:
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(_banner(f"http://{host}:{port}", settings, args.upstream, scenario), flush=True)
+        if not is_loopback(args.host):
+            print(beyond_loopback_warning(args.host, port), file=sys.stderr, flush=True)
+        banner = _banner(f"http://{host}:{port}", settings, args.upstream, scenario, token_line)
+        print(banner, flush=True)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -3,6 +3,9 @@
 Fixtures:
 - `harness_mock_settings` (session): the `MockSettings` the mock starts with;
   override it in your conftest to start with signing, an API key, short TTLs.
+- `harness_control_token` (session): None, so the loopback mock needs no
+  control token; override it to return a token (or True for a new one) to
+  require one. The fixtures below send it themselves.
 - `harness_mock_session` (session): the running `MockServer`, started once.
 - `harness_mock` (function): the same server, reset to its seeded start
   before each test, so tests are isolated without restarts.
@@ -61,8 +64,15 @@ def harness_mock_settings() -> MockSettings:
 
 
 @pytest.fixture(scope="session")
-def harness_mock_session(harness_mock_settings: MockSettings) -> Iterator[MockServer]:
-    with MockServer(settings=harness_mock_settings) as server:
+def harness_control_token() -> str | bool | None:
+    return None
+
+
+@pytest.fixture(scope="session")
+def harness_mock_session(
+    harness_mock_settings: MockSettings, harness_control_token: str | bool | None
+) -> Iterator[MockServer]:
+    with MockServer(settings=harness_mock_settings, control_token=harness_control_token) as server:
         yield server
 
 
@@ -70,7 +80,8 @@ def harness_mock_session(harness_mock_settings: MockSettings) -> Iterator[MockSe
 def harness_control(
     harness_mock_session: MockServer, request: pytest.FixtureRequest
 ) -> Iterator[ControlClient]:
-    with ControlClient(harness_mock_session.base_url) as control:
+    server = harness_mock_session
+    with ControlClient(server.base_url, token=server.control_token) as control:
         control.reset()
         faults = FaultsFixture(control)
         for marker in request.node.iter_markers(MARKER):
