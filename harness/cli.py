@@ -233,12 +233,15 @@ def run_smoke(args: argparse.Namespace) -> int:
     with MockServer() as mock:
         print(f"Mock at {mock.base_url}; smoke-testing every endpoint", flush=True)
         results = smoke(mock.base_url)
+    from harness.console import console, marked
+
+    out = console()
     width = max(len(r.name) for r in results)
     for r in results:
-        mark = "PASS" if r.passed else "FAIL"
-        print(f"  {mark}  {r.name:<{width}}  {r.seconds * 1000:7.1f} ms  {r.detail}")
+        line = f"  {r.name:<{width}}  {r.seconds * 1000:7.1f} ms  {r.detail}"
+        out.print("  ", marked("PASS" if r.passed else "FAIL", line), sep="")
     failed = [r for r in results if not r.passed]
-    print(f"\nmock smoke: {len(results) - len(failed)} passed, {len(failed)} failed")
+    out.print(f"\nmock smoke: {len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
 
