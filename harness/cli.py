@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mock": ("harness.cli", "serve the mock API until Ctrl-C"),
     "fault": ("harness.fault_cli", "add, list or clear fault rules on a running mock"),
     "scenario": ("harness.fault_cli", "load or list scenarios"),
+    "journal": (
+        "harness.journal_cli",
+        "export a running mock's journal (JSON lines, or HAR 1.2 with --har)",
+    ),
     "verify": (
         "harness.verify_cli",
         "judge a client against the client rules (the reference client by default)",
