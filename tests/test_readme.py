@@ -72,6 +72,14 @@ def _all_commands() -> list[Command]:
 COMMANDS = _all_commands()
 
 
+def _distinct(commands: list[Command]) -> list[Command]:
+    """The first of each command shown in several places (README and docs/ repeat some)."""
+    seen: dict[tuple[object, ...], Command] = {}
+    for command in commands:
+        seen.setdefault((*sorted(command.env.items()), *command.argv), command)
+    return list(seen.values())
+
+
 def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     # The README's `. .venv/bin/activate`: this environment's scripts first on PATH.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -104,9 +112,9 @@ def _loopback(argv: list[str]) -> list[str]:
     return [*out, "--host", "127.0.0.1", "--port", "0"]
 
 
-def _run(argv: list[str], env: dict[str, str], timeout: float = 60) -> str:
+def _run(argv: list[str], env: dict[str, str], timeout: float = 60, cwd: Path = ROOT) -> str:
     done = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.stdout
@@ -166,7 +174,7 @@ def test_every_program_exists_and_every_harness_command_parses(command: Command)
             assert (ROOT / found.group(1)).exists(), f"{found.group(1)} does not exist"
 
 
-MOCK_COMMANDS = [c for c in COMMANDS if c.argv[:2] == ["harness", "mock"]]
+MOCK_COMMANDS = _distinct([c for c in COMMANDS if c.argv[:2] == ["harness", "mock"]])
 
 
 @pytest.mark.parametrize("command", MOCK_COMMANDS, ids=str)
@@ -176,14 +184,14 @@ def test_every_mock_command_starts_the_mock(command: Command) -> None:
     assert "Control API" in banner
 
 
-def test_the_fault_and_scenario_commands_work_on_a_running_mock() -> None:
-    on_a_mock = (["harness", "fault"], ["harness", "scenario"])
-    commands = [c for c in COMMANDS if c.argv[:2] in on_a_mock]
-    assert len(commands) >= 5
+def test_the_commands_for_a_running_mock_work_on_one(tmp_path: Path) -> None:
+    on_a_mock = (["harness", "fault"], ["harness", "scenario"], ["harness", "journal"])
+    commands = _distinct([c for c in COMMANDS if c.argv[:2] in on_a_mock])
+    assert len(commands) >= 8
     with MockServer() as mock:
         env = _environment({"HARNESS_URL": mock.base_url})
-        for command in commands:
-            _run(command.argv, {**env, **command.env})
+        for command in commands:  # in the order shown; files they write land in tmp_path
+            _run([*command.argv], {**env, **command.env}, cwd=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -193,7 +201,9 @@ def test_quick_harness_commands_run(command: Command) -> None:
     assert _run(command.argv, _environment(command.env))
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c.argv[0] == "mitmdump"], ids=str)
+@pytest.mark.parametrize(
+    "command", _distinct([c for c in COMMANDS if c.argv[0] == "mitmdump"]), ids=str
+)
 def test_the_mitmdump_command_serves_the_mock(command: Command) -> None:
     argv = [*command.argv, "--listen-host", "127.0.0.1", "--listen-port", "0"]
     banner = _serves_until_sigint(argv, _environment(command.env), "listening at")
