@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from harness.cli_parser import HarnessParser, VersionAction
 
 if TYPE_CHECKING:
+    from mitmproxy.master import Master
+
     from mocks.scenarios import Scenario
     from mocks.settings import MockSettings
 
@@ -165,11 +167,18 @@ def _banner(
     return "\n".join(lines)
 
 
+def _live_settings(master: Master) -> MockSettings:
+    from mocks.settings import MockSettings, option_name
+
+    values = {
+        name: getattr(master.options, option_name(name)) for name in MockSettings.model_fields
+    }
+    return MockSettings.model_validate(values)
+
+
 def run_mock(args: argparse.Namespace) -> int:
     import asyncio
     import signal
-
-    from mitmproxy.master import Master
 
     from mocks.journal import Journal
     from mocks.scenarios import ScenarioError, load_scenario
@@ -204,7 +213,8 @@ def run_mock(args: argparse.Namespace) -> int:
 
     def ready(port: int | None) -> None:
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(_banner(f"http://{host}:{port}", settings, args.upstream, scenario), flush=True)
+        live = _live_settings(masters[0]) if masters else settings  # --set included
+        print(_banner(f"http://{host}:{port}", live, args.upstream, scenario), flush=True)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

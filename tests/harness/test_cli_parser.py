@@ -150,6 +150,7 @@ def test_set_types_every_option_as_mitmdump_does(tmp_path: Path) -> None:
     args = [arg for spec in sets for arg in ("--set", spec)]
     with harness_mock_process(*args, stderr_path=tmp_path / "stderr.txt") as mock:
         config = httpx.get(f"{mock.base_url}/__harness/config", timeout=10).json()
+    assert "Access TTL    60 s" in mock.banner  # the banner shows what --set made of it
     assert config["reuse_detection"] is False
     assert config["rotate_refresh_tokens"] is False
     assert config["access_ttl_s"] == 60
