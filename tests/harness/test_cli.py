@@ -161,3 +161,38 @@ def test_a_port_in_use_is_reported_plainly() -> None:
     assert done.returncode != 0
     assert "harness mock:" in done.stderr
     assert str(port) in done.stderr or "in use" in done.stderr
+
+
+def test_harness_check_interrupted_shows_the_scorecard_of_what_ran_and_exits_130(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = check_cli_args(tmp_path)
+    seen: list[str] = []
+
+    def fake(argv: list[str]) -> int:
+        seen.append(argv[0])
+        if argv[0] == "verify":
+            raise KeyboardInterrupt
+        return 0
+
+    assert check_cli.run(args, fake) == 130
+    captured = capsys.readouterr()
+    assert seen == ["smoke", "contract", "verify"]  # no stage after the interrupted one
+    scorecard = captured.out.split("Scorecard")[1]
+    assert "PASS  smoke" in scorecard
+    assert "STOP  conformance" in scorecard
+    assert "load" not in scorecard
+    assert captured.err.strip().splitlines() == ["harness check: interrupted during conformance"]
+
+
+def test_harness_check_stops_after_a_stage_that_was_interrupted_itself(tmp_path: Path) -> None:
+    # harness load catches Ctrl-C itself, writes its partial report and returns 130.
+    args = check_cli_args(tmp_path, "--skip", "smoke")
+    seen: list[str] = []
+
+    def fake(argv: list[str]) -> int:
+        seen.append(argv[0])
+        return 130 if argv[0] == "contract" else 0
+
+    assert check_cli.run(args, fake) == 130
+    assert seen == ["contract"]
