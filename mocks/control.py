@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from mocks import control_access
 from mocks.control_access import ControlAccess
 from mocks.fault_rules import FaultRule
+from mocks.har import har_document
 from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.routing import Router
@@ -150,6 +151,12 @@ class Control:
         limit = _int_query(query, "limit", None)
         journal = self._state.journal
         entries, missed = journal.since(since, limit)
+        if query.get("format") == "har":  # the entries as an HTTP Archive (mocks/har.py)
+            # Reverse mode rewrote the Host header: the address the client called.
+            host, port = flow.client_conn.sockname[:2]
+            scheme = "https" if flow.client_conn.tls_established else "http"
+            root = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+            return _json(har_document([e.to_json() for e in entries], root, version=VERSION))
         return _json(
             {
                 "entries": [e.to_json() for e in entries],

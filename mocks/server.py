@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import http, options
+from mitmproxy import exceptions, http, options
 from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
@@ -129,6 +129,12 @@ class ServeConfig:
     extra_options: dict[str, Any] = field(default_factory=dict)
     # Required on /__harness/ when set; a mock that listens beyond loopback must have one.
     control_token: str | None = None
+    # `NAME=VALUE` strings typed by mitmproxy's own parser, as `mitmdump --set` does.
+    option_specs: tuple[str, ...] = ()
+
+
+class MockOptionError(MockStartError):
+    """A `--set` option is unknown or its value is not of the option's type."""
 
 
 def resolve_control_token(host: str, requested: str | bool | None) -> str | None:
@@ -224,6 +230,10 @@ async def serve(
         }
         defaults |= {option_name(k): v for k, v in config.settings.model_dump().items()}
         opts.update(**(defaults | config.extra_options))  # --set wins over our defaults
+        try:
+            opts.set(*config.option_specs)
+        except exceptions.OptionsError as e:
+            raise MockOptionError(str(e)) from None
         if on_master is not None:
             on_master(master)
         try:

@@ -254,7 +254,7 @@ def test_beyond_loopback_a_token_is_made_and_a_loud_warning_given(
 ) -> None:
     # The decision and the words, without listening beyond loopback in a test.
     monkeypatch.delenv(TOKEN_ENV, raising=False)
-    args = build_parser().parse_args(["mock", "--host", "0.0.0.0"])
+    args = build_parser("mock").parse_args(["mock", "--host", "0.0.0.0"])
     token, line = cli._control_token(args)
     assert token is not None
     assert line is not None
@@ -273,3 +273,38 @@ def test_an_unwritable_token_file_is_a_usage_error(
     target = tmp_path / "missing-dir" / "token"
     assert main(["mock", "--port", "0", "--control-token-file", str(target)]) == 2
     assert capsys.readouterr().err.startswith("harness mock: control token: ")
+
+
+def test_harness_check_interrupted_shows_the_scorecard_of_what_ran_and_exits_130(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = check_cli_args(tmp_path)
+    seen: list[str] = []
+
+    def fake(argv: list[str]) -> int:
+        seen.append(argv[0])
+        if argv[0] == "verify":
+            raise KeyboardInterrupt
+        return 0
+
+    assert check_cli.run(args, fake) == 130
+    captured = capsys.readouterr()
+    assert seen == ["smoke", "contract", "verify"]  # no stage after the interrupted one
+    scorecard = captured.out.split("Scorecard")[1]
+    assert "PASS  smoke" in scorecard
+    assert "STOP  conformance" in scorecard
+    assert "load" not in scorecard
+    assert captured.err.strip().splitlines() == ["harness check: interrupted during conformance"]
+
+
+def test_harness_check_stops_after_a_stage_that_was_interrupted_itself(tmp_path: Path) -> None:
+    # harness load catches Ctrl-C itself, writes its partial report and returns 130.
+    args = check_cli_args(tmp_path, "--skip", "smoke")
+    seen: list[str] = []
+
+    def fake(argv: list[str]) -> int:
+        seen.append(argv[0])
+        return 130 if argv[0] == "contract" else 0
+
+    assert check_cli.run(args, fake) == 130
+    assert seen == ["contract"]
