@@ -10,7 +10,7 @@ from typing import Any
 
 from mitmproxy.master import Master
 
-from harness import check_cli, contract_cli, fault_cli, load_cli, verify_cli
+from harness import check_cli, contract_cli, fault_cli, load_cli, spec_mock_cli, verify_cli
 from mocks.control import CONTROL_PREFIX
 from mocks.journal import DEFAULT_CAPACITY, Journal
 from mocks.scenarios import Scenario, ScenarioError, load_scenario
@@ -72,6 +72,7 @@ def _add_mock_parser(commands: Any) -> None:
         metavar="NAME=VALUE",
         help="set any mitmproxy option, as mitmdump --set does (repeatable)",
     )
+    spec_mock_cli.add_arguments(mock)
 
 
 def _settings_from(args: argparse.Namespace) -> MockSettings:
@@ -94,10 +95,16 @@ def _settings_from(args: argparse.Namespace) -> MockSettings:
 
 
 def _banner(
-    base_url: str, settings: MockSettings, upstream: str | None, scenario: Scenario | None
+    base_url: str,
+    settings: MockSettings,
+    upstream: str | None,
+    scenario: Scenario | None,
+    spec: Any = None,
 ) -> str:
     if upstream:
         lines = [f"Proxy         {base_url} -> {upstream} (faults and journal apply)"]
+    elif spec is not None:
+        lines = spec_mock_cli.banner_lines(spec, base_url)
     else:
         lines = [
             f"Mock API      {base_url}/v1",
@@ -119,6 +126,7 @@ def run_mock(args: argparse.Namespace) -> int:
     try:
         settings = _settings_from(args)
         scenario = load_scenario(args.scenario) if args.scenario else None
+        spec = spec_mock_cli.compile_from(args)
     except (ValueError, ScenarioError) as e:
         print(f"harness mock: {e}", file=sys.stderr)
         return 2
@@ -139,12 +147,15 @@ def run_mock(args: argparse.Namespace) -> int:
         upstream_insecure=args.upstream_insecure,
         settings=settings,
         extra_options=dict(args.options),
+        spec=spec,
+        validate_upstream=args.validate_responses,
     )
     masters: list[Master] = []
 
     def ready(port: int | None) -> None:
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(_banner(f"http://{host}:{port}", settings, args.upstream, scenario), flush=True)
+        banner = _banner(f"http://{host}:{port}", settings, args.upstream, scenario, spec)
+        print(banner, flush=True)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

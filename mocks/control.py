@@ -185,6 +185,7 @@ class Control:
     def _add_fault(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
         try:
             rule = FaultRule.model_validate(_body_object(flow))
+            _check_against_api(self._state, rule)
             rule_id = self._state.faults.add(rule)
         except ValidationError as e:
             raise _invalid("invalid_fault_rule", "Invalid fault rule", e) from None
@@ -227,8 +228,34 @@ class Control:
                 "scenario": scenario.name,
                 "config": self._settings.current.model_dump(),
                 "faults": self._state.faults.describe(),
+                "warnings": scenario_warnings(self._state, scenario.faults),
             }
         )
+
+
+def _check_against_api(state: MockState, rule: FaultRule) -> None:
+    """A document-served mock refuses a rule that can match none of its operations."""
+    if state.spec is None:
+        return
+    from mocks.spec_chain import rule_problem
+
+    problem = rule_problem(state.spec, rule)
+    if problem is not None:
+        raise ProblemError(
+            400, "fault_rule_matches_nothing", f"The rule matches nothing: {problem}"
+        )
+
+
+def scenario_warnings(state: MockState, rules: list[FaultRule]) -> list[str]:
+    """Rules of a scenario that will never fire on the served document."""
+    if state.spec is None:
+        return []
+    from mocks.spec_chain import rule_problem
+
+    found = (
+        (rule.id or f"rule {i + 1}", rule_problem(state.spec, rule)) for i, rule in enumerate(rules)
+    )
+    return [f"{name}: {problem}" for name, problem in found if problem is not None]
 
 
 def _invalid(code: str, title: str, error: ValidationError) -> ProblemError:

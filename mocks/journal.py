@@ -35,6 +35,7 @@ class JournalEntry:
     path: str
     query: str
     operation: str | None
+    role: str | None
     status: int | None
     code: str | None
     error: str | None
@@ -53,6 +54,7 @@ class JournalEntry:
     body_sha256: str
     effect: dict[str, Any] | None
     fault: dict[str, Any] | None
+    violations: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +109,7 @@ class Journal:
             path=path,
             query=query,
             operation=n.operation,
+            role=n.role,
             status=response.status_code if response is not None else None,
             code=problem_code,
             error=error,
@@ -125,6 +128,7 @@ class Journal:
             body_sha256=hashlib.sha256(request.raw_content or b"").hexdigest(),
             effect=n.effect,
             fault=n.fault,
+            violations=n.violations,
         )
         if len(self._entries) == self._entries.maxlen:
             self._evicted_through = self._entries[0].seq

@@ -91,7 +91,15 @@ def mock_members(state: MockState, *, proxy: bool = False) -> list[Any]:
     return [*front, *checks, Faults(injector), *backend, *back]
 
 
-def mock_addons(state: MockState, *, proxy: bool = False) -> list[Any]:
+def mock_addons(
+    state: MockState, *, proxy: bool = False, spec: Any = None, validate_upstream: bool = False
+) -> list[Any]:
+    """The chain: the demo's, or (with a compiled document, `spec_chain`) any API's."""
+    if spec is not None:
+        from mocks.spec_chain import spec_members
+
+        members = spec_members(state, spec, proxy=proxy, validate_upstream=validate_upstream)
+        return [AddonChain(members)]
     return [AddonChain(mock_members(state, proxy=proxy))]
 
 
@@ -108,6 +116,8 @@ class ServeConfig:
     upstream_insecure: bool = False
     settings: MockSettings = field(default_factory=MockSettings)
     extra_options: dict[str, Any] = field(default_factory=dict)
+    spec: Any = None  # a compiled document (mocks.spec_chain.compile_spec): serve any API
+    validate_upstream: bool = False  # proxy mode with a document: judge the answers
 
 
 class _Started:
@@ -159,7 +169,14 @@ async def serve(
     startup_errors = errorcheck.ErrorCheck()
     try:
         master.addons.add(*mitmproxy_addons(), startup_errors)
-        master.addons.add(*mock_addons(state, proxy=config.upstream is not None))
+        master.addons.add(
+            *mock_addons(
+                state,
+                proxy=config.upstream is not None,
+                spec=config.spec,
+                validate_upstream=config.validate_upstream,
+            )
+        )
         master.addons.add(_Started(on_ready))
         defaults: dict[str, Any] = {
             "connection_strategy": "lazy",
@@ -203,8 +220,17 @@ class MockServer:
         upstream: str | None = None,
         upstream_insecure: bool = False,
         extra_options: dict[str, Any] | None = None,
+        spec: Any = None,
+        config: Any = None,
+        validate_upstream: bool = False,
     ) -> None:
+        """`spec`: a document's path or URL (or a compiled one) to serve instead of the
+        demo, with `config` (a HarnessConfig); raises DocumentError if it is invalid."""
         self.state = state or MockState()
+        if spec is not None and not hasattr(spec, "plans"):
+            from mocks.spec_chain import compile_spec
+
+            spec = compile_spec(spec, config)
         self._config = ServeConfig(
             host=host,
             port=port,
@@ -212,6 +238,8 @@ class MockServer:
             upstream_insecure=upstream_insecure,
             settings=settings or MockSettings(),
             extra_options=extra_options or {},
+            spec=spec,
+            validate_upstream=validate_upstream,
         )
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
