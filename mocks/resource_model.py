@@ -193,7 +193,7 @@ def _resource(
         seen: set[str] = set()
         for index, item in enumerate(seeded):
             key = str(item.get(id_field))
-            if id_field not in item or key in seen:
+            if id_field not in item or key in seen or resource.id_kind == "integer":
                 item[id_field] = new_id(resource, index + 1, item)
             seen.add(str(item[id_field]))
     resource.seeded = seeded

@@ -259,6 +259,10 @@ class SpecApi:
             first = plan.errors.get(wanted[0])
             if first is not None and first.template is not None:
                 return first  # a 4XX or default response covers it
+            # None of them: the operation's own client-error answer beats an undeclared one.
+            for status in (400, 422, *sorted(s for s in declared if 400 <= s < 500)):
+                if status in declared:
+                    return plan.errors.get(status) or self._error(plan.op, status)
         return ErrorShape(wanted[0], PROBLEM, None, None, {})
 
 

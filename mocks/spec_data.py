@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from faker import Faker
@@ -35,7 +37,9 @@ def _seeded(seed: int) -> Iterator[None]:
     import rstr
     from jsf.schema_types import string as jsf_string
 
-    with _LOCK:
+    with _LOCK, warnings.catch_warnings():
+        # jsf deep-copies an itertools.count; Python 3.12 warns about that.
+        warnings.simplefilter("ignore", DeprecationWarning)
         saved = random.getstate()
         random.seed(seed)
         jsf_string.faker.seed_instance(seed)
@@ -113,6 +117,14 @@ class DataGenerator:
         self._fake = Faker()
         self._fake.seed_instance(seed)
         self._names = _by_name(self._fake)
+        # jsf's dates count back from now; these stay the same from run to run.
+        start, end = datetime(2020, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+        self._formats: dict[str, Callable[[], Any]] = {
+            "date-time": lambda: (
+                self._fake.date_time_between(start, end, UTC).isoformat().replace("+00:00", "Z")
+            ),
+            "date": lambda: self._fake.date_between(start, end).isoformat(),
+        }
 
     def _next_seed(self) -> int:
         self._draws += 1
@@ -163,7 +175,7 @@ class DataGenerator:
     def realistic(self, value: Any, schema: Any, compiled: Compiled) -> None:
         """Faker values by property name, in place, each kept only if `value` stays valid."""
         for holder, name, prop in _named_strings(value, schema):
-            make = self._names.get(_key(name))
+            make = self._formats.get(prop.get("format", "")) or self._names.get(_key(name))
             if make is None:
                 continue
             before = holder[name]
@@ -195,8 +207,11 @@ def _named_strings(
     for name, prop in (schema.get("properties") or {}).items():
         if name not in value or not isinstance(prop, dict):
             continue
-        if isinstance(value[name], str) and not (
-            {"enum", "const", "pattern", "format"} & set(prop)
+        free = not ({"enum", "const", "pattern"} & set(prop))
+        if (
+            isinstance(value[name], str)
+            and free
+            and prop.get("format") in (None, "date-time", "date")
         ):
             yield value, name, prop
         elif isinstance(value[name], dict | list):
