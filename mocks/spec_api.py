@@ -249,8 +249,11 @@ class SpecApi:
             return ErrorShape(declared, media, None, None, self._headers(spec))
         return ErrorShape(declared, media, template, compiled, self._headers(spec))
 
-    def error(self, plan: OperationPlan | None, wanted: tuple[int, ...]) -> ErrorShape:
-        """The first of `wanted` statuses the operation declares, else the first as a problem."""
+    def error(
+        self, plan: OperationPlan | None, wanted: tuple[int, ...], *, nearest: bool = True
+    ) -> ErrorShape:
+        """The first of `wanted` statuses the operation declares, else (`nearest`) its 400,
+        422 or other client error, else the first of `wanted` as a problem."""
         if plan is not None:
             declared = {int(r.status) for r in plan.op.responses if r.status.isdigit()}
             for status in wanted:
@@ -260,7 +263,8 @@ class SpecApi:
             if first is not None and first.template is not None:
                 return first  # a 4XX or default response covers it
             # None of them: the operation's own client-error answer beats an undeclared one.
-            for status in (400, 422, *sorted(s for s in declared if 400 <= s < 500)):
+            nearby = (400, 422, *sorted(s for s in declared if 400 <= s < 500)) if nearest else ()
+            for status in nearby:
                 if status in declared:
                     return plan.errors.get(status) or self._error(plan.op, status)
         return ErrorShape(wanted[0], PROBLEM, None, None, {})

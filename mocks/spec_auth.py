@@ -212,7 +212,8 @@ class _Rejection:
     """A deferred 401 in the operation's shape (`Enforcement` calls `to_response`)."""
 
     def __init__(self, api: SpecApi, plan: OperationPlan, state: TokenState) -> None:
-        self._shape = api.error(plan, (401, 403))
+        # A 401 even where the document forgot to declare one: clients act on it.
+        self._shape = api.error(plan, (401, 403), nearest=False)
         self.state = state
 
     def to_response(self) -> http.Response:
