@@ -28,6 +28,7 @@ from mocks.spec_schemas import Compiled
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 12
+REPAIRS = 40
 # jsf keeps its randomness in module globals; one generation at a time, seeded.
 _LOCK = threading.Lock()
 
@@ -135,7 +136,8 @@ class DataGenerator:
         for candidate in examples:
             if compiled.is_valid(candidate):
                 return candidate
-        return self.values(compiled, 1)[0]
+        found = self.values(compiled, 1)
+        return found[0] if found else None
 
     def values(self, compiled: Compiled, count: int) -> list[Any]:
         """`count` valid values (fewer only if the schema defeats the generator: logged)."""
@@ -145,19 +147,23 @@ class DataGenerator:
         if schema is True or schema == {}:
             return [{} for _ in range(count)]
         out: list[Any] = []
-        with _seeded(self._next_seed()):
+        seed = self._next_seed()
+        with _seeded(seed):
             try:
-                faker = JSF(schema, allow_none_optionals=0.3)
-                sparse = JSF(schema, allow_none_optionals=1.0)
+                # jsf ignores allOf's siblings: give it the branches merged.
+                simple = _merge_all_of(schema)
+                faker = JSF(simple, allow_none_optionals=0.3)
+                sparse = JSF(simple, allow_none_optionals=1.0)
             except Exception as e:  # jsf cannot read every schema it is given
-                log.warning("cannot generate from schema %s: %s", _short(schema), e)
-                return out
+                log.debug("jsf cannot read schema %s: %s", _short(schema), e)
+                faker = sparse = None
             for _ in range(count):
-                value = self._one(compiled, faker, sparse)
+                value = _NONE if faker is None else self._one(compiled, faker, sparse)
                 if value is _NONE:
-                    log.warning("no valid value for schema %s", _short(schema))
                     break
                 out.append(value)
+        if len(out) < count:
+            log.warning("no valid value for schema %s", _short(schema))
         return out
 
     def _one(self, compiled: Compiled, faker: Any, sparse: Any) -> Any:
@@ -167,10 +173,44 @@ class DataGenerator:
                 value = source.generate(use_examples=attempt == 0)
             except Exception:
                 continue
-            if compiled.is_valid(value):
+            value = self._repaired(compiled, value)
+            if value is not _NONE:
                 self.realistic(value, compiled.schema, compiled)
                 return value
         return _NONE
+
+    def _repaired(self, compiled: Compiled, value: Any) -> Any:
+        """`value` with each part the validator rejects drawn again from its own
+        subschema (jsf gets some keywords wrong: enums of booleans, allOf siblings)."""
+        for _ in range(REPAIRS):
+            error = compiled.first_failure(value)
+            if error is None:
+                return value
+            instance_path, schema_path = error
+            sub = _walk(compiled.schema, schema_path[:-1])
+            replacement = self._draw(sub)
+            if replacement is _NONE:
+                return _NONE
+            if not instance_path:
+                value = replacement
+            elif not _assign(value, instance_path, replacement):
+                return _NONE
+        return _NONE
+
+    def _draw(self, schema: Any) -> Any:
+        from jsf import JSF
+
+        if not isinstance(schema, dict):
+            return _NONE
+        if schema.get("enum"):
+            return random.choice(schema["enum"])
+        if "const" in schema:
+            return schema["const"]
+        kinds = schema.get("type")
+        try:
+            return JSF(_merge_all_of(schema), allow_none_optionals=1.0).generate()
+        except Exception:
+            return None if isinstance(kinds, list) and "null" in kinds else _NONE
 
     def realistic(self, value: Any, schema: Any, compiled: Compiled) -> None:
         """Faker values by property name, in place, each kept only if `value` stays valid."""
@@ -187,6 +227,49 @@ class DataGenerator:
 
 
 _NONE = object()
+
+
+def _walk(schema: Any, path: list[Any]) -> Any:
+    for part in path:
+        try:
+            schema = schema[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return schema
+
+
+def _assign(value: Any, path: list[Any], new: Any) -> bool:
+    node = value
+    for part in path[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    try:
+        node[path[-1]] = new
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def _merge_all_of(schema: Any) -> Any:
+    """`schema` with each allOf merged into its parent (hypothesis-jsonschema's merge)."""
+    if isinstance(schema, list):
+        return [_merge_all_of(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {
+        k: _merge_all_of(v) if k not in ("enum", "const", "examples") else v
+        for k, v in schema.items()
+    }
+    if isinstance(out.get("allOf"), list):
+        from hypothesis_jsonschema._canonicalise import merged
+
+        rest = {k: v for k, v in out.items() if k != "allOf"}
+        combined = merged([rest, *out["allOf"]])
+        if combined is not None:
+            return combined
+    return out
 
 
 def _named_strings(
@@ -214,8 +297,37 @@ def _named_strings(
             and prop.get("format") in (None, "date-time", "date")
         ):
             yield value, name, prop
+        elif _is_text_list(value[name], prop):
+            # authors: ["...", "..."] -> each one a name, as `author` would be
+            singular = name[:-1] if name.endswith("s") else name
+            for index in range(len(value[name])):
+                yield _Slot(value[name], index), singular, prop["items"]
         elif isinstance(value[name], dict | list):
             yield from _named_strings(value[name], prop, depth + 1)
+
+
+def _is_text_list(value: Any, prop: dict[str, Any]) -> bool:
+    items = prop.get("items")
+    return (
+        isinstance(value, list)
+        and all(isinstance(v, str) for v in value)
+        and isinstance(items, dict)
+        and not ({"enum", "const", "pattern", "format"} & set(items))
+    )
+
+
+class _Slot(dict):  # type: ignore[type-arg]
+    """One list element seen as `holder[name]`, so lists take the same realistic touch."""
+
+    def __init__(self, items: list[Any], index: int) -> None:
+        super().__init__()
+        self._items, self._index = items, index
+
+    def __getitem__(self, name: str) -> Any:
+        return self._items[self._index]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._items[self._index] = value
 
 
 def _short(schema: Any) -> str:

@@ -87,6 +87,12 @@ class Compiled:
     def is_valid(self, value: Any) -> bool:
         return bool(self._validator.is_valid(value))
 
+    def first_failure(self, value: Any) -> tuple[list[Any], list[Any]] | None:
+        """(instance path, schema path) of the first error, or None when valid."""
+        for error in self._validator.iter_errors(value):
+            return list(error.instance_path), list(error.schema_path)
+        return None
+
     def first_error(self, value: Any) -> str | None:
         for error in self._validator.iter_errors(value):
             where = "/".join(str(p) for p in error.instance_path)

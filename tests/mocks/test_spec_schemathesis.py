@@ -1,7 +1,8 @@
 """Plain schemathesis (`st run`, as any team would run it) against `harness mock --spec`:
 the answers conform to the document (status codes, content types, headers, schemas),
 and a negative run never gets an unplanned 5xx. On our small document and on a
-third-party one (RealWorld's, tests/data/realworld, MIT).
+second example API (the lending library, tests/data/library) and on a third-party
+one (RealWorld's, tests/data/realworld, MIT).
 
 The mock is judged by schemathesis's own checks, so these tests fail on a mock that
 answers an undeclared status, a wrong media type, a body outside its schema or a 5xx
@@ -9,6 +10,7 @@ answers an undeclared status, a wrong media type, a body outside its schema or a
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +35,7 @@ def _st() -> list[str]:
     return [str(beside)] if beside.exists() else [shutil.which("st") or "st"]
 
 
-@pytest.fixture(scope="module", params=["books", "realworld"])
+@pytest.fixture(scope="module", params=["books", "library", "realworld"])
 def served(request: pytest.FixtureRequest) -> Iterator[tuple[Path, MockServer]]:
     folder = DATA / request.param
     config = load_config(folder / "harness.yaml")
@@ -60,9 +62,14 @@ def test_schemathesis_finds_no_response_conformance_failure(
         spec, mock, "-n", "15", "--phases", "examples,coverage,fuzzing", "-c", CONFORMANCE
     )
     assert run.returncode == 0, run.stdout[-4000:]
-    assert "No issues found" in run.stdout
-    # Every operation was really exercised, not only refused.
-    assert "Tested: " in run.stdout
+    # Every case passed (a warning such as "Login only answered 401" to random
+    # credentials is no failure), and every operation was tested.
+    counts = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
+    assert counts is not None, run.stdout[-2000:]
+    assert counts.group(1) == counts.group(2), run.stdout[-2000:]
+    operations = re.search(r"Selected: (\d+)/(\d+)\s+Tested: (\d+)", run.stdout)
+    assert operations is not None, run.stdout[-2000:]
+    assert operations.group(1) == operations.group(2) == operations.group(3)
 
 
 def test_a_negative_run_never_gets_an_unplanned_5xx(served: tuple[Path, MockServer]) -> None:
