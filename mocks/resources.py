@@ -44,6 +44,7 @@ class ResourceStore:
         self.reset()
 
     def reset(self) -> None:
+        self.generation = getattr(self, "generation", 0) + 1  # bumped by every write
         self.items: dict[tuple[str, tuple[str, ...]], dict[str, dict[str, Any]]] = {}
         self.serials: dict[str, int] = {}
         for r in self.resources:
@@ -56,6 +57,9 @@ class ResourceStore:
     def bucket(self, r: Resource, params: dict[str, str]) -> dict[str, dict[str, Any]]:
         parents = tuple(params.get(p, "") for p in r.parents)
         return self.items.setdefault((r.collection, parents), {})
+
+    def changed(self) -> None:
+        self.generation += 1
 
     def next_serial(self, r: Resource) -> int:
         self.serials[r.collection] = self.serials.get(r.collection, 0) + 1
@@ -119,6 +123,8 @@ class Resources:
     def __init__(self, api: SpecApi, store: ResourceStore) -> None:
         self._api = api
         self._store = store
+        # Reads between writes answer the same bytes: fitted and encoded once.
+        self._reads: dict[tuple[str, str], tuple[int, int, bytes, dict[str, str]]] = {}
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -128,8 +134,29 @@ class Resources:
             return
         binding: Binding = plan.resource
         n = note(flow)
+        if binding.action == "read":
+            flow.response = self._cached_read(flow, plan, binding.resource, n)
+            return
         handler = getattr(self, "_" + binding.action)
         flow.response = handler(flow, plan, binding.resource, n)
+        if binding.action != "list":
+            self._store.changed()
+
+    def _cached_read(
+        self, flow: http.HTTPFlow, plan: OperationPlan, r: Resource, n: RequestNote
+    ) -> http.Response:
+        key = (plan.op.operation_id, flow.request.path)
+        cached = self._reads.get(key)
+        if cached is not None and cached[0] == self._store.generation:
+            return http.Response.make(cached[1], cached[2], cached[3])
+        response = self._read(flow, plan, r, n)
+        if len(self._reads) > 4096:
+            self._reads.clear()
+        if response.status_code < 300:  # a 404 is journaled with its effect each time
+            headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+            entry = (self._store.generation, response.status_code, response.content or b"", headers)
+            self._reads[key] = entry
+        return response
 
     # --- one item ------------------------------------------------------------------
 

@@ -103,7 +103,7 @@ class SpecAnswers:
     """The operation's prepared answer, for requests no stateful addon answered."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, http.Response] = {}
+        self._cache: dict[str, tuple[int, bytes, dict[str, str]]] = {}
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -115,7 +115,12 @@ class SpecAnswers:
         headers = location_header(plan, plan.success, flow.request.path.partition("?")[0])
         cached = self._cache.get(plan.op.operation_id) if not headers else None
         if cached is None:
-            cached = respond(plan.success, headers=headers)
+            response = respond(plan.success, headers=headers)
+            cached = (response.status_code, response.content or b"", _headers(response))
             if not headers:
                 self._cache[plan.op.operation_id] = cached
-        flow.response = cached.copy()
+        flow.response = http.Response.make(*cached)
+
+
+def _headers(response: http.Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
