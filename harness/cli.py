@@ -137,6 +137,8 @@ def run_mock(args: argparse.Namespace) -> int:
         seed=args.seed, product_count=args.products, journal=Journal(args.journal_size)
     )
     if scenario is not None:
+        for warning in spec_mock_cli.scenario_warnings(spec, scenario):
+            print(f"harness mock: warning: {warning} (it will never fire)", file=sys.stderr)
         settings = scenario.settings(settings)
         for rule in scenario.faults:
             state.faults.add(rule)

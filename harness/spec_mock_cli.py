@@ -54,6 +54,18 @@ def compile_from(args: argparse.Namespace) -> Any:
         raise SpecSetupError(str(e)) from None
 
 
+def scenario_warnings(spec: Any, scenario: Any) -> list[str]:
+    """The scenario's rules that can match no operation of the API served."""
+    from mocks.rule_checks import demo_operations, rule_problem, spec_operations
+
+    operations = spec_operations(spec) if spec is not None else demo_operations()
+    found = [  # the demo judges only names and roles, as its control API does
+        (rule.id or f"rule {n + 1}", rule_problem(operations, rule, paths=spec is not None))
+        for n, rule in enumerate(scenario.faults)
+    ]
+    return [f"scenario {scenario.name}: {name}: {problem}" for name, problem in found if problem]
+
+
 def banner_lines(api: Any, base_url: str) -> list[str]:
     doc = api.document
     title = (doc.raw.get("info") or {}).get("title", doc.source)

@@ -234,12 +234,10 @@ class Control:
 
 
 def _check_against_api(state: MockState, rule: FaultRule) -> None:
-    """A document-served mock refuses a rule that can match none of its operations."""
-    if state.spec is None:
-        return
-    from mocks.spec_chain import rule_problem
+    """The mock refuses a rule that can match none of the API's operations."""
+    from mocks.rule_checks import problem_for
 
-    problem = rule_problem(state.spec, rule)
+    problem = problem_for(state, rule)
     if problem is not None:
         raise ProblemError(
             400, "fault_rule_matches_nothing", f"The rule matches nothing: {problem}"
@@ -247,14 +245,10 @@ def _check_against_api(state: MockState, rule: FaultRule) -> None:
 
 
 def scenario_warnings(state: MockState, rules: list[FaultRule]) -> list[str]:
-    """Rules of a scenario that will never fire on the served document."""
-    if state.spec is None:
-        return []
-    from mocks.spec_chain import rule_problem
+    """Rules of a scenario that will never fire on the served API."""
+    from mocks.rule_checks import problem_for
 
-    found = (
-        (rule.id or f"rule {i + 1}", rule_problem(state.spec, rule)) for i, rule in enumerate(rules)
-    )
+    found = ((rule.id or f"rule {i + 1}", problem_for(state, rule)) for i, rule in enumerate(rules))
     return [f"{name}: {problem}" for name, problem in found if problem is not None]
 
 

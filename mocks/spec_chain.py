@@ -12,7 +12,6 @@ answers against the document.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ from mitmproxy import http
 from contracts.config import HarnessConfig
 from contracts.document import load_document
 from mocks.control import CONTROL_PREFIX
-from mocks.fault_rules import FaultRule
 from mocks.notes import note
 from mocks.resource_model import infer_resources
 from mocks.resources import Resources, ResourceStore
@@ -41,45 +39,6 @@ def compile_spec(spec: str | Path, config: HarnessConfig | None = None) -> SpecA
     api.resources = infer_resources(api)  # type: ignore[attr-defined]
     api.startup_s = time.perf_counter() - started  # type: ignore[attr-defined]
     return api
-
-
-def rule_problem(api: SpecApi, rule: FaultRule) -> str | None:
-    """Why a fault rule can match nothing in the document (None: it can match)."""
-    match = rule.match
-    plans = list(api.plans.values())
-    if match.operation is not None and match.operation != "*":
-        if match.operation not in api.plans:
-            return (
-                f"no operation {match.operation!r}; the document has {', '.join(sorted(api.plans))}"
-            )
-        plans = [api.plans[match.operation]]
-    roles = getattr(match, "roles", None)
-    if roles:
-        known = {p.role for p in api.plans.values() if p.role}
-        unknown = [r for r in roles if r not in known]
-        if unknown:
-            configured = ", ".join(sorted(known)) or "none configured"
-            return f"no operation has role {', '.join(unknown)}; roles: {configured}"
-        plans = [p for p in plans if p.role in roles]
-    if match.methods is not None:
-        plans = [p for p in plans if p.op.method in match.methods]
-    if match.path not in ("*", "/*"):
-        pattern = match.compiled()
-        plans = [
-            p
-            for p in plans
-            if pattern.match(api.base_path + _sample_path(p.op.path))
-            or fnmatch.fnmatch(api.base_path + p.op.path, match.path)
-        ]
-    if not plans:
-        return "its operation, role, methods and path together match no operation of the document"
-    return None
-
-
-def _sample_path(template: str) -> str:
-    import re
-
-    return re.sub(r"\{[^}]+\}", "x", template)
 
 
 class SpecControl:
