@@ -200,8 +200,9 @@ def _resource(
     return resource
 
 
-def new_id(resource: Resource, serial: int, item: dict[str, Any]) -> Any:
-    """A fresh id for the `serial`th item, of the id's type, valid if the schema allows."""
+def new_id(resource: Resource, serial: int, item: dict[str, Any], *, retry: bool = False) -> Any:
+    """A fresh id for the `serial`th item, of the id's type, valid if the schema allows
+    (a slug from the title; `retry`: that one was taken, so with the serial)."""
     if resource.id_kind == "integer":
         return serial
     if resource.id_kind == "uuid":
@@ -210,6 +211,11 @@ def new_id(resource: Resource, serial: int, item: dict[str, Any]) -> Any:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource.collection}/{serial}"))
     previous = item.get(resource.id_field or "")
     candidate = f"{resource.name}-{serial}"
+    title = item.get("title") or item.get("name")
+    if "slug" in (resource.id_field or "").lower() and isinstance(title, str):
+        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+        if slug:
+            candidate = f"{slug}-{serial}" if retry else slug
     if resource.id_field:
         trial = dict(item, **{resource.id_field: candidate})
         if resource.schema.is_valid(trial) or not isinstance(previous, str):

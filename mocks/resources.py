@@ -218,7 +218,7 @@ class Resources:
                 item[r.id_field] = new_id(r, serial, item)
                 while str(item[r.id_field]) in bucket:
                     serial = self._store.next_serial(r)
-                    item[r.id_field] = new_id(r, serial, item)
+                    item[r.id_field] = new_id(r, serial, item, retry=True)
         _stamp(r, item, self._store.now_iso(), created=True)
         key = str(item[r.id_field]) if r.id_field else str(serial)
         bucket[key] = item

@@ -297,3 +297,34 @@ def test_an_invalid_document_names_the_pointer_and_the_mock_does_not_start(tmp_p
     )
     assert run.returncode == 2
     assert "/paths/~1users~1login/post/responses/401" in run.stderr
+
+
+def test_realworld_articles_are_stateful_by_slug_behind_its_token_prefix() -> None:
+    config = load_config(Path(__file__).parents[1] / "data" / "realworld" / "harness.yaml")
+    with (
+        MockServer(spec=config.spec_location, config=config) as mock,
+        httpx.Client(base_url=mock.base_url + "/api", timeout=10.0) as api,
+    ):
+        user = {"email": "new@example.com", "password": "pw-123456", "username": "newbie"}
+        registered = api.post("/users", json={"user": user})
+        assert registered.status_code == 201, registered.text
+        assert registered.json()["user"]["username"] == "newbie"
+        auth = {"Authorization": "Token " + registered.json()["user"]["token"]}
+        before = api.get("/articles").json()["articlesCount"]
+        article = {"title": "How to mock", "description": "d", "body": "b", "tagList": ["x"]}
+        created = api.post("/articles", json={"article": article}, headers=auth)
+        assert created.status_code == 201, created.text
+        slug = created.json()["article"]["slug"]
+        assert created.json()["article"]["title"] == "How to mock"
+        assert api.get(f"/articles/{slug}").json()["article"]["body"] == "b"
+        changed = api.put(f"/articles/{slug}", json={"article": {"body": "new"}}, headers=auth)
+        assert changed.json()["article"]["body"] == "new"
+        assert api.get(f"/articles/{slug}").json()["article"]["body"] == "new"
+        assert api.get("/articles").json()["articlesCount"] == before + 1
+        assert slug in [
+            a["slug"] for a in api.get("/articles", params={"limit": 100}).json()["articles"]
+        ]
+        assert slug == "how-to-mock"  # a slug id is made from the title
+        assert api.delete(f"/articles/{slug}", headers=auth).status_code == 204  # as declared
+        assert api.get("/articles").json()["articlesCount"] == before
+        assert api.post("/users", json={"user": user}).status_code == 422  # taken

@@ -1,8 +1,8 @@
 """Plain schemathesis (`st run`, as any team would run it) against `harness mock --spec`:
 the answers conform to the document (status codes, content types, headers, schemas),
 and a negative run never gets an unplanned 5xx. On our small document and on a
-second example API (the lending library, tests/data/library) and on a third-party
-one (RealWorld's, tests/data/realworld, MIT).
+second example API (the lending library, tests/data/library), on a third-party
+one (RealWorld's, tests/data/realworld, MIT), and on the demo's own document.
 
 The mock is judged by schemathesis's own checks, so these tests fail on a mock that
 answers an undeclared status, a wrong media type, a body outside its schema or a 5xx
@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from contracts.config import load_config
+from contracts.config import DEMO_CONFIG_PATH, load_config
 from mocks.server import MockServer
+from mocks.spec_auth import SessionPolicy
 
 DATA = Path(__file__).parents[1] / "data"
 CONFORMANCE = (
@@ -35,10 +36,17 @@ def _st() -> list[str]:
     return [str(beside)] if beside.exists() else [shutil.which("st") or "st"]
 
 
-@pytest.fixture(scope="module", params=["books", "library", "realworld"])
+CONFIGS = {
+    "books": DATA / "books" / "harness.yaml",
+    "library": DATA / "library" / "harness.yaml",
+    "realworld": DATA / "realworld" / "harness.yaml",
+    "demo": DEMO_CONFIG_PATH,  # the demo's own document on the same engine
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
 def served(request: pytest.FixtureRequest) -> Iterator[tuple[Path, MockServer]]:
-    folder = DATA / request.param
-    config = load_config(folder / "harness.yaml")
+    config = load_config(CONFIGS[request.param])
     assert config.spec_location is not None
     with MockServer(spec=config.spec_location, config=config) as server:
         yield Path(config.spec_location), server
@@ -47,8 +55,9 @@ def served(request: pytest.FixtureRequest) -> Iterator[tuple[Path, MockServer]]:
 def _st_run(spec: Path, mock: MockServer, *args: str) -> subprocess.CompletedProcess[str]:
     minted = httpx.post(mock.control_url + "/tokens", json={}).json()["access_token"]
     base = mock.base_url + mock.state.spec.base_path
+    prefix = SessionPolicy(mock.state.spec).prefix
     command = [
-        *_st(), "run", str(spec), "--url", base, "-H", f"Authorization: Token {minted}",
+        *_st(), "run", str(spec), "--url", base, "-H", f"Authorization: {prefix} {minted}",
         "--seed", "7", "--no-color", *args,
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=400)
