@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mocks.spec_api import OperationPlan, SpecApi
+from mocks.spec_data import merge_all_of
 from mocks.spec_schemas import Compiled
 
 PAGE_LIMIT = (
@@ -163,14 +164,14 @@ def _resource(
     api: SpecApi, collection: str, item_path: str, param: str, source: OperationPlan
 ) -> Resource | None:
     assert source.success.schema is not None
-    whole = source.success.schema.schema
+    whole = merge_all_of(source.success.schema.schema)  # allOf compositions, flattened
     schema, wrapper = _unwrap(whole)
     if not isinstance(schema, dict):
         return None
     name = collection.rstrip("/").rsplit("/", 1)[-1] or "items"
     settings = api.config.mock.resources.get(name) or api.config.mock.resources.get(collection)
     id_field = _id_field(schema, param, settings.id_field if settings else None)
-    compiled = api.compiler.compile(schema, "response") if wrapper else source.success.schema
+    compiled = api.compiler.compile(schema, "response")
     count = api.config.mock.items_per_resource
     if settings is not None and settings.seed_items is not None:
         count = settings.seed_items
@@ -191,10 +192,12 @@ def _resource(
     seeded = [] if parents else values[:count]
     if id_field is not None:
         seen: set[str] = set()
+        renumber = resource.id_kind == "integer" or "slug" in id_field.lower()
         for index, item in enumerate(seeded):
-            key = str(item.get(id_field))
-            if id_field not in item or key in seen or resource.id_kind == "integer":
+            if id_field not in item or renumber:
                 item[id_field] = new_id(resource, index + 1, item)
+            if str(item[id_field]) in seen:
+                item[id_field] = new_id(resource, index + 1, item, retry=True)
             seen.add(str(item[id_field]))
     resource.seeded = seeded
     return resource
@@ -225,7 +228,7 @@ def new_id(resource: Resource, serial: int, item: dict[str, Any], *, retry: bool
 
 
 def _list_shape(api: SpecApi, plan: OperationPlan) -> ListShape:
-    schema = plan.success.schema.schema if plan.success.schema else {}
+    schema = merge_all_of(plan.success.schema.schema) if plan.success.schema else {}
     if (isinstance(schema, dict) and schema.get("type") == "array") or "items" in (schema or {}):
         element = schema.get("items") or {}
         compiled = api.compiler.compile(element, "response")

@@ -151,7 +151,7 @@ class DataGenerator:
         with _seeded(seed):
             try:
                 # jsf ignores allOf's siblings: give it the branches merged.
-                simple = _merge_all_of(schema)
+                simple = merge_all_of(schema)
                 faker = JSF(simple, allow_none_optionals=0.3)
                 sparse = JSF(simple, allow_none_optionals=1.0)
             except Exception as e:  # jsf cannot read every schema it is given
@@ -208,7 +208,7 @@ class DataGenerator:
             return schema["const"]
         kinds = schema.get("type")
         try:
-            return JSF(_merge_all_of(schema), allow_none_optionals=1.0).generate()
+            return JSF(merge_all_of(schema), allow_none_optionals=1.0).generate()
         except Exception:
             return None if isinstance(kinds, list) and "null" in kinds else _NONE
 
@@ -252,14 +252,14 @@ def _assign(value: Any, path: list[Any], new: Any) -> bool:
     return True
 
 
-def _merge_all_of(schema: Any) -> Any:
+def merge_all_of(schema: Any) -> Any:
     """`schema` with each allOf merged into its parent (hypothesis-jsonschema's merge)."""
     if isinstance(schema, list):
-        return [_merge_all_of(s) for s in schema]
+        return [merge_all_of(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
     out = {
-        k: _merge_all_of(v) if k not in ("enum", "const", "examples") else v
+        k: merge_all_of(v) if k not in ("enum", "const", "examples") else v
         for k, v in schema.items()
     }
     if isinstance(out.get("allOf"), list):
