@@ -129,6 +129,9 @@ def _add_mock_parser(commands: Any) -> None:
         help="set a mitmproxy or harness_* option, typed as mitmdump --set does: "
         "bool (NAME, NAME=false), int, str, repeat NAME=VALUE for a list",
     )
+    from harness import spec_mock_cli
+
+    spec_mock_cli.add_arguments(mock)
 
 
 def _add_smoke_parser(commands: Any) -> None:
@@ -167,6 +170,7 @@ def _banner(
     upstream: str | None,
     scenario: Scenario | None,
     token_line: str | None = None,
+    spec: Any = None,
 ) -> str:
     """What the mock prints once listening. Secrets are named, never shown: the user
     gave them, and terminals end up in CI logs."""
@@ -175,6 +179,10 @@ def _banner(
 
     if upstream:
         lines = [f"Proxy         {base_url} -> {upstream} (faults and journal apply)"]
+    elif spec is not None:
+        from harness import spec_mock_cli
+
+        lines = spec_mock_cli.banner_lines(spec, base_url)
     else:
         lines = [
             f"Mock API      {base_url}/v1",
@@ -238,6 +246,7 @@ def run_mock(args: argparse.Namespace) -> int:
     import signal
 
     from mocks.control_access import is_loopback
+    from harness import spec_mock_cli
     from mocks.journal import Journal
     from mocks.scenarios import ScenarioError, load_scenario
     from mocks.server import (
@@ -252,6 +261,7 @@ def run_mock(args: argparse.Namespace) -> int:
     try:
         settings = _settings_from(args)
         scenario = load_scenario(args.scenario) if args.scenario else None
+        spec = spec_mock_cli.compile_from(args)
     except (ValueError, ScenarioError) as e:
         print(f"harness mock: {e}", file=sys.stderr)
         return 2
@@ -267,6 +277,8 @@ def run_mock(args: argparse.Namespace) -> int:
         seed=args.seed, product_count=args.products, journal=Journal(args.journal_size)
     )
     if scenario is not None:
+        for warning in spec_mock_cli.scenario_warnings(spec, scenario):
+            print(f"harness mock: warning: {warning} (it will never fire)", file=sys.stderr)
         settings = scenario.settings(settings)
         for rule in scenario.faults:
             state.faults.add(rule)
@@ -278,6 +290,8 @@ def run_mock(args: argparse.Namespace) -> int:
         settings=settings,
         option_specs=tuple(args.options),
         control_token=token,
+        spec=spec,
+        validate_upstream=args.validate_responses,
     )
     masters: list[Master] = []
 
@@ -286,7 +300,9 @@ def run_mock(args: argparse.Namespace) -> int:
         if not is_loopback(args.host):
             print(beyond_loopback_warning(args.host, port), file=sys.stderr, flush=True)
         live = _live_settings(masters[0]) if masters else settings  # --set included
-        banner = _banner(f"http://{host}:{port}", live, args.upstream, scenario, token_line)
+        banner = _banner(
+            f"http://{host}:{port}", live, args.upstream, scenario, token_line, spec
+        )
         print(banner, flush=True)
 
     async def main() -> None:

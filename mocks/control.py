@@ -210,6 +210,7 @@ class Control:
     def _add_fault(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
         try:
             rule = FaultRule.model_validate(_body_object(flow))
+            _check_against_api(self._state, rule)
             rule_id = self._state.faults.add(rule)
         except ValidationError as e:
             raise _invalid("invalid_fault_rule", "Invalid fault rule", e) from None
@@ -252,8 +253,28 @@ class Control:
                 "scenario": scenario.name,
                 "config": self._settings.current.public(),
                 "faults": self._state.faults.describe(),
+                "warnings": scenario_warnings(self._state, scenario.faults),
             }
         )
+
+
+def _check_against_api(state: MockState, rule: FaultRule) -> None:
+    """The mock refuses a rule that can match none of the API's operations."""
+    from mocks.rule_checks import problem_for
+
+    problem = problem_for(state, rule)
+    if problem is not None:
+        raise ProblemError(
+            400, "fault_rule_matches_nothing", f"The rule matches nothing: {problem}"
+        )
+
+
+def scenario_warnings(state: MockState, rules: list[FaultRule]) -> list[str]:
+    """Rules of a scenario that will never fire on the served API."""
+    from mocks.rule_checks import problem_for
+
+    found = ((rule.id or f"rule {i + 1}", problem_for(state, rule)) for i, rule in enumerate(rules))
+    return [f"{name}: {problem}" for name, problem in found if problem is not None]
 
 
 def _invalid(code: str, title: str, error: ValidationError) -> ProblemError:

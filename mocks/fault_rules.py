@@ -22,6 +22,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from mocks.http_fields import check_headers, check_value
 
+from contracts.config import ROLES
+
 MAX_HOLD_S = 3600.0
 # RFC 9110 15.3.5, 15.3.6, 15.4.5: these responses end at their headers; a body after them
 # would be read as the start of the next response on the connection.
@@ -58,7 +60,12 @@ class Match(_Strict):
         None, description="HTTP methods, any case; all methods when absent."
     )
     path: str = Field("*", description="Glob over the path without query; `*` also matches `/`.")
-    operation: str | None = Field(None, description="Operation id, e.g. `createProduct`.")
+    operation: str | None = Field(
+        None, description="Operation id, e.g. `createProduct`; `*`: any operation of the API."
+    )
+    role: str | list[str] | None = Field(
+        None, description="What the operation is for (login, refresh, read, create...)."
+    )
     headers: dict[str, str] = Field(
         default_factory=dict, description="Request headers that must have exactly these values."
     )
@@ -76,6 +83,18 @@ class Match(_Strict):
         if not methods or any(not re.fullmatch(r"[A-Za-z]+", m) for m in methods):
             raise ValueError("methods must be a non-empty list of HTTP method names")
         return [m.upper() for m in methods]
+
+    @field_validator("role")
+    @classmethod
+    def _roles(cls, role: str | list[str] | None) -> str | list[str] | None:
+        unknown = [r for r in ([role] if isinstance(role, str) else role or []) if r not in ROLES]
+        if unknown or role == []:
+            raise ValueError(f"unknown role {unknown or role}; roles: {', '.join(ROLES)}")
+        return role
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return (self.role,) if isinstance(self.role, str) else tuple(self.role or ())
 
     @field_validator("path")
     @classmethod

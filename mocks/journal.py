@@ -40,6 +40,7 @@ class JournalEntry:
     path: str
     query: str
     operation: str | None
+    role: str | None
     status: int | None
     code: str | None
     error: str | None
@@ -58,6 +59,7 @@ class JournalEntry:
     body_sha256: str | None  # None for auth operations, whose bodies hold secrets
     effect: dict[str, Any] | None
     fault: dict[str, Any] | None
+    violations: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,6 +114,7 @@ class Journal:
             path=path,
             query=query,
             operation=n.operation,
+            role=n.role,
             status=response.status_code if response is not None else None,
             code=problem_code,
             error=error,
@@ -130,6 +133,7 @@ class Journal:
             body_sha256=_body_digest(n.operation, path, request.raw_content),
             effect=n.effect,
             fault=n.fault,
+            violations=n.violations,
         )
         if len(self._entries) == self._entries.maxlen:
             self._evicted_through = self._entries[0].seq

@@ -109,8 +109,21 @@ def mock_members(
 
 
 def mock_addons(
-    state: MockState, *, proxy: bool = False, access: ControlAccess | None = None
+    state: MockState,
+    *,
+    proxy: bool = False,
+    access: ControlAccess | None = None,
+    spec: Any = None,
+    validate_upstream: bool = False,
 ) -> list[Any]:
+    """The chain: the demo's, or (with a compiled document, `spec_chain`) any API's."""
+    if spec is not None:
+        from mocks.spec_chain import spec_members
+
+        members = spec_members(
+            state, spec, proxy=proxy, validate_upstream=validate_upstream, access=access
+        )
+        return [AddonChain(members)]
     return [AddonChain(mock_members(state, proxy=proxy, access=access))]
 
 
@@ -131,6 +144,8 @@ class ServeConfig:
     control_token: str | None = None
     # `NAME=VALUE` strings typed by mitmproxy's own parser, as `mitmdump --set` does.
     option_specs: tuple[str, ...] = ()
+    spec: Any = None  # a compiled document (mocks.spec_chain.compile_spec): serve any API
+    validate_upstream: bool = False  # proxy mode with a document: judge the answers
 
 
 class MockOptionError(MockStartError):
@@ -218,7 +233,15 @@ async def serve(
     startup_errors = errorcheck.ErrorCheck()
     try:
         master.addons.add(*mitmproxy_addons(), startup_errors)
-        master.addons.add(*mock_addons(state, proxy=config.upstream is not None, access=access))
+        master.addons.add(
+            *mock_addons(
+                state,
+                proxy=config.upstream is not None,
+                access=access,
+                spec=config.spec,
+                validate_upstream=config.validate_upstream,
+            )
+        )
         master.addons.add(_Started(on_ready, warn_host=config.host if beyond else None))
         defaults: dict[str, Any] = {
             "connection_strategy": "lazy",
@@ -270,11 +293,20 @@ class MockServer:
         upstream_insecure: bool = False,
         extra_options: dict[str, Any] | None = None,
         control_token: str | bool | None = None,
+        spec: Any = None,
+        config: Any = None,
+        validate_upstream: bool = False,
     ) -> None:
         """`control_token`: a token to require on /__harness/, True for a new one, None
         for none on loopback (beyond loopback one is always generated): see
-        `control_token` once started."""
+        `control_token` once started. `spec`: a document's path or URL (or a compiled
+        one) to serve instead of the demo, with `config` (a HarnessConfig); raises
+        DocumentError if it is invalid."""
         self.state = state or MockState()
+        if spec is not None and not hasattr(spec, "plans"):
+            from mocks.spec_chain import compile_spec
+
+            spec = compile_spec(spec, config)
         self._config = ServeConfig(
             host=host,
             port=port,
@@ -283,6 +315,8 @@ class MockServer:
             settings=settings or MockSettings(),
             extra_options=extra_options or {},
             control_token=resolve_control_token(host, control_token),
+            spec=spec,
+            validate_upstream=validate_upstream,
         )
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()

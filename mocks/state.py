@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mocks.clock import VirtualClock
 from mocks.fault_engine import RuleSet
@@ -28,6 +30,9 @@ class MockState:
         self.store = Store(self.seed, self.product_count)
         self.tokens = TokenService(self.clock)
         self.idempotency = IdempotencyStore(self.clock)
+        # Served from a team's document (`--spec`): its compiled form, and what else resets.
+        self.spec: Any = None
+        self.on_reset: list[Callable[[], None]] = []
 
     @property
     def settings(self) -> MockSettings:
@@ -49,3 +54,5 @@ class MockState:
         self.idempotency.clear()
         self.faults.clear()
         self.journal.clear()
+        for reset in self.on_reset:
+            reset()
