@@ -245,8 +245,8 @@ def run_mock(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from mocks.control_access import is_loopback
     from harness import spec_mock_cli
+    from mocks.control_access import is_loopback
     from mocks.journal import Journal
     from mocks.scenarios import ScenarioError, load_scenario
     from mocks.server import (
@@ -300,9 +300,7 @@ def run_mock(args: argparse.Namespace) -> int:
         if not is_loopback(args.host):
             print(beyond_loopback_warning(args.host, port), file=sys.stderr, flush=True)
         live = _live_settings(masters[0]) if masters else settings  # --set included
-        banner = _banner(
-            f"http://{host}:{port}", live, args.upstream, scenario, token_line, spec
-        )
+        banner = _banner(f"http://{host}:{port}", live, args.upstream, scenario, token_line, spec)
         print(banner, flush=True)
 
     async def main() -> None:

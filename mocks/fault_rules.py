@@ -20,9 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mocks.http_fields import check_headers, check_value
-
 from contracts.config import ROLES
+from mocks.http_fields import check_headers, check_value
 
 MAX_HOLD_S = 3600.0
 # RFC 9110 15.3.5, 15.3.6, 15.4.5: these responses end at their headers; a body after them
