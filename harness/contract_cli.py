@@ -207,7 +207,7 @@ class _Printer:
             self.stateful += 1
             if event.failed:
                 print(f"   FAIL stateful scenario {self.stateful}", flush=True)
-        elif event.kind in ("scenario", "lifecycle"):
+        elif event.kind in ("scenario", "lifecycle") and (event.cases or event.failed):
             mark = "FAIL" if event.failed else "ok  "
             print(f"   {mark} {event.label:<28} {event.cases:>5} cases", flush=True)
 

@@ -18,7 +18,7 @@ from harness.cli_parser import HelpFormatter
 
 HEAVY = ("mitmproxy", "schemathesis", "locust", "gevent", "hypothesis", "faker", "mocks")
 # Options of other engineers' commands still without help: remove them as they get it.
-KNOWN_WITHOUT_HELP = {("contract", "--max-examples"), ("contract", "--workers")}
+KNOWN_WITHOUT_HELP: set[tuple[str, str]] = set()
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:

@@ -215,7 +215,10 @@ def test_attempts_and_sleeps_fit_in_the_call_deadline(hostile: HostileServer, sh
     policy = RetryPolicy(max_attempts=10, base_delay_s=0.05, max_delay_s=0.1, deadline_s=2.0)
     before = len(hostile.requests("drip"))
     outcome = get_profile(shell, hostile.url("drip"), options(retry=policy, attempt_deadline_s=0.6))
-    assert isinstance(outcome.error, errors.ReceiveTimeout)
+    # The drip is read past the attempt's deadline; on a loaded machine the deadline may
+    # fall while the request is still being sent: either way a timeout, never a hang.
+    timeouts = (errors.ReceiveTimeout, errors.SendTimeout, errors.ConnectionTimeout)
+    assert isinstance(outcome.error, timeouts), outcome.error
     assert outcome.error.attempts >= 2, "a cut-off attempt is retried while time is left"
     assert len(hostile.requests("drip")) - before == outcome.error.attempts
     assert outcome.seconds < 8
