@@ -149,13 +149,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _scorecard(args: argparse.Namespace, results: list[tuple[Stage, int, float]]) -> None:
-    print("\nScorecard")
+    from harness.console import console, marked
+
+    out = console()
+    print("\nScorecard", flush=True)
     for stage, code, seconds in results:
         mark = "PASS" if code == 0 else "STOP" if code == EXIT_INTERRUPTED else "FAIL"
-        line = f"  {mark}  {stage.name:<12} {seconds:6.1f} s"
+        line = f"  {stage.name:<12} {seconds:6.1f} s"
         if stage.report is not None and stage.report.exists():
             line += f"  {stage.report}"
-        print(line)
+        out.print("  ", marked(mark, line), sep="")
     failed = [stage.name for stage, code, _ in results if code != 0]
     print(f"\ncheck: {len(results) - len(failed)} passed, {len(failed)} failed")
     print(f"reports in {args.report_dir}/")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -379,9 +380,36 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+# Commands that need an optional part of the install: (extra, the library it brings).
+EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
+    "contract": (("contract", "schemathesis"),),
+    "load": (("load", "locust"),),
+    "check": (("contract", "schemathesis"), ("load", "locust")),
+}
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def missing_extras(command: str | None) -> list[tuple[str, str]]:
+    return [(extra, lib) for extra, lib in EXTRAS.get(command or "", ()) if not _installed(lib)]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
-    return build_parser(_command_in(argv)).parse_args(argv)
+    command = _command_in(argv)
+    missing = missing_extras(command)
+    if missing:
+        extras = ",".join(extra for extra, _ in missing)
+        libraries = " and ".join(lib for _, lib in missing)
+        print(
+            f"harness {command}: needs {libraries}, not installed: "
+            f"pip install 'api-contract-harness[{extras}]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return build_parser(command).parse_args(argv)
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:

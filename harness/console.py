@@ -8,7 +8,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
-STYLES = {"PASS": "bold green", "FAIL": "bold red", "SKIP": "yellow", "ERROR": "bold red"}
+STYLES = {"PASS": "bold green", "FAIL": "bold red", "STOP": "yellow", "ERROR": "bold red"}
 
 
 def console(file: TextIO | None = None, *, stderr: bool = False) -> Console:

@@ -9,6 +9,7 @@ JUnit files they publish are the ones those commands write.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.cli import parse_args
+from harness.cli import EXTRAS, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "examples" / "ci" / "github" / "api-contract.yml"
@@ -101,5 +102,11 @@ def test_the_examples_run_harness_contract_and_verify_with_junit(source: str) ->
         args = parse_args(argv)  # the real parser: a wrong flag fails here
         junit.append(str(args.junit))
     assert junit == ["reports/contract.xml", "reports/conformance.xml"]
+    # The install brings the extras those commands need.
+    (install,) = [line for line in lines if "pip install" in line]
+    extras = re.search(r"api-contract-harness\[([\w,]+)\]", install)
+    assert extras, install
+    needed = {extra for argv in commands for extra, _ in EXTRAS.get(argv[0], ())}
+    assert needed <= set(extras.group(1).split(","))
     if source == "gitlab":
         assert _gitlab_job()["artifacts"]["reports"]["junit"] == junit

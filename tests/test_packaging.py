@@ -58,6 +58,18 @@ def test_the_metadata_names_licence_urls_and_classifiers(wheel: zipfile.ZipFile)
     assert "Programming Language :: Python :: 3.12" in classifiers
 
 
+def test_the_core_install_leaves_the_contract_suite_and_locust_to_extras(
+    wheel: zipfile.ZipFile,
+) -> None:
+    metadata = Parser().parsestr(_dist_file(wheel, "METADATA"))
+    requires = [r.replace('"', "'") for r in metadata.get_all("Requires-Dist") or []]
+    core = [r for r in requires if "extra ==" not in r]
+    assert not [r for r in core if r.startswith(("schemathesis", "locust"))]
+    assert any(r.startswith("schemathesis") and "extra == 'contract'" in r for r in requires)
+    assert any(r.startswith("locust") and "extra == 'load'" in r for r in requires)
+    assert set(metadata.get_all("Provides-Extra") or []) == {"contract", "load", "all"}
+
+
 def test_the_script_and_the_pytest_plugin_are_registered(wheel: zipfile.ZipFile) -> None:
     entry_points = _dist_file(wheel, "entry_points.txt")
     assert "harness = harness.cli:main" in entry_points

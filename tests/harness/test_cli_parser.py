@@ -13,6 +13,7 @@ import httpx
 import pytest
 from mock_testkit import harness_mock_process
 
+from harness import cli
 from harness.cli import COMMANDS, build_parser, main
 from harness.cli_parser import HelpFormatter
 
@@ -179,3 +180,69 @@ def test_set_rejects_an_unknown_option_or_a_wrong_type_in_one_line(spec: str, re
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("harness mock: --set: ")
     assert reason in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "missing", "message"),
+    [
+        (
+            ["contract"],
+            {"schemathesis"},
+            "needs schemathesis, not installed: pip install 'api-contract-harness[contract]'",
+        ),
+        (
+            ["load", "--help"],
+            {"locust"},
+            "needs locust, not installed: pip install 'api-contract-harness[load]'",
+        ),
+        (
+            ["check"],
+            {"schemathesis", "locust"},
+            "needs schemathesis and locust, not installed: "
+            "pip install 'api-contract-harness[contract,load]'",
+        ),
+    ],
+)
+def test_a_command_whose_extra_is_not_installed_says_which_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    missing: set[str],
+    message: str,
+) -> None:
+    monkeypatch.setattr(cli, "_installed", lambda module: module not in missing)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"harness {argv[0]}: {message}"
+
+
+# An install without the extras: importing their libraries fails, as it would there.
+_WITHOUT_EXTRAS = """
+import contextlib, io, sys
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("schemathesis", "locust", "hypothesis"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, Absent())
+try:
+    import schemathesis
+    raise SystemExit("the blocker let schemathesis in")
+except ModuleNotFoundError:
+    pass
+from harness.cli import main
+import harness.pytest_plugin
+for argv in (["mock", "--help"], ["verify", "--help"], ["fault", "--help"], ["journal", "--help"]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(argv)
+print(sorted({m.split(".")[0] for m in sys.modules} & {"schemathesis", "locust"}))
+"""
+
+
+def test_the_core_commands_and_the_plugin_work_without_the_extras() -> None:
+    done = _python(_WITHOUT_EXTRAS)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert cli.missing_extras("verify") == []
