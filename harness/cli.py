@@ -274,9 +274,8 @@ def run_mock(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         print(f"harness mock: control token: {e}", file=sys.stderr)
         return 2
-    state = MockState(
-        seed=args.seed, product_count=args.products, journal=Journal(args.journal_size)
-    )
+    products = args.products if spec is None else 0  # the demo's data, unused by a document
+    state = MockState(seed=args.seed, product_count=products, journal=Journal(args.journal_size))
     if scenario is not None:
         for warning in spec_mock_cli.scenario_warnings(spec, scenario):
             print(f"harness mock: warning: {warning} (it will never fire)", file=sys.stderr)

@@ -302,7 +302,8 @@ class MockServer:
         `control_token` once started. `spec`: a document's path or URL (or a compiled
         one) to serve instead of the demo, with `config` (a HarnessConfig); raises
         DocumentError if it is invalid."""
-        self.state = state or MockState()
+        # A document-served mock has no use for the demo's seeded products.
+        self.state = state or (MockState(product_count=0) if spec is not None else MockState())
         if spec is not None and not hasattr(spec, "plans"):
             from mocks.spec_chain import compile_spec
 
