@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mitmproxy import http
@@ -82,26 +83,40 @@ class IdempotencyStore:
 
 
 class Idempotency:
-    """The addon: claims keys before the API runs and stores what it answered."""
+    """The addon: claims keys before the API runs and stores what it answered.
 
-    def __init__(self, store: IdempotencyStore) -> None:
+    `applies(flow)` says which requests honour a key (the demo: createProduct; a
+    document: the operations that declare the header), `refuse(flow, problem)`
+    answers a refusal (the demo: the problem itself; a document: its error shape)."""
+
+    def __init__(
+        self,
+        store: IdempotencyStore,
+        applies: Callable[[http.HTTPFlow], bool] | None = None,
+        refuse: Callable[[http.HTTPFlow, ProblemError], http.Response] | None = None,
+    ) -> None:
         self._store = store
+        self._applies = applies or (lambda flow: note(flow).operation in IDEMPOTENT_OPERATIONS)
+        self._refuse = refuse or (lambda flow, problem: problem.to_response())
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
         n = note(flow)
         key = flow.request.headers.get(HEADER)
-        if n.operation not in IDEMPOTENT_OPERATIONS or key is None or n.user_id is None:
+        if key is None or n.user_id is None or not self._applies(flow):
             return
         n.idempotency_key = key
         if not key or len(key) > MAX_KEY_LENGTH:
             n.idempotency = "invalid"
-            flow.response = ProblemError(
-                400,
-                "invalid_idempotency_key",
-                f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
-            ).to_response()
+            flow.response = self._refuse(
+                flow,
+                ProblemError(
+                    400,
+                    "invalid_idempotency_key",
+                    f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
+                ),
+            )
             return
         fingerprint = hashlib.sha256(
             flow.request.method.encode()
@@ -114,7 +129,7 @@ class Idempotency:
             replay = self._store.begin(n.user_id, key, fingerprint)
         except ProblemError as problem:
             n.idempotency = problem.code
-            flow.response = problem.to_response()
+            flow.response = self._refuse(flow, problem)
             return
         if replay is not None:
             n.idempotency = "replayed"

@@ -200,6 +200,7 @@ def spec_members(
     from mocks.server import Fallback
     from mocks.settings import Settings
     from mocks.spec_answers import SpecAnswers
+    from mocks.spec_idempotency import spec_idempotency
     from mocks.spec_routes import SpecRouting
 
     state.spec = api
@@ -227,6 +228,7 @@ def spec_members(
         Faults(injector),
         Enforcement(),
         SpecAuthEndpoints(api, state, accounts, policy),
+        spec_idempotency(api, state.idempotency),
         Resources(api, store),
         SpecAnswers(),
         Fallback(),

@@ -1,0 +1,31 @@
+"""Idempotency-Key for any document: the demo's key store (mocks/idempotency.py) on
+every operation that declares the header, refusals in the operation's error shape.
+
+A key reused with another body is refused with the status the operation declares
+for it (422 as the IETF draft says, else its 409 or 400), a key still in flight
+with 409; both carry the reason where the document's error schema has room."""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from mocks.idempotency import HEADER, Idempotency, IdempotencyStore
+from mocks.problems import ProblemError
+from mocks.spec_api import OperationPlan, SpecApi
+from mocks.spec_routes import PLAN_KEY, error_response
+
+
+def _declares_key(plan: OperationPlan | None) -> bool:
+    return plan is not None and plan.op.parameter(HEADER, "header") is not None
+
+
+def spec_idempotency(api: SpecApi, store: IdempotencyStore) -> Idempotency:
+    def applies(flow: http.HTTPFlow) -> bool:
+        return _declares_key(flow.metadata.get(PLAN_KEY))
+
+    def refuse(flow: http.HTTPFlow, problem: ProblemError) -> http.Response:
+        plan = flow.metadata.get(PLAN_KEY)
+        wanted = (problem.status, 409, 400) if problem.status == 422 else (problem.status,)
+        return error_response(api.error(plan, wanted), problem.code, problem.detail)
+
+    return Idempotency(store, applies, refuse)
