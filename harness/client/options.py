@@ -1,18 +1,4 @@
-"""How a client is configured; shared by the sync and async clients.
-
-Bounds on what one call may cost, whatever the server does:
-- `timeout` (httpx): each connect, write, read and pool wait, one at a time.
-- `attempt_deadline_s` (default 20 s): one attempt in total, connect, send and
-  the whole body read included, so a server that drips a byte every few
-  seconds is cut off; None leaves only the call's deadline.
-- `retry.deadline_s` (default 30 s): the whole call, attempts, sleeps and any
-  refresh included.
-- `max_response_bytes` (default 16 MiB): the largest body read, on the wire
-  and inflated; a larger one fails as `unexpected` (`ResponseTooLarge`) and is
-  not retried.
-Redirects are never followed (a 3xx is `unexpected`): credentials and
-signatures never go to another origin.
-"""
+"""How a client is configured; shared by the sync and async clients."""
 
 from __future__ import annotations
 
@@ -33,6 +19,23 @@ from harness.client.tokens import InMemoryTokenStore, TokenStore
 
 @dataclass
 class ClientOptions:
+    """Everything a client is built with; `ApiClient(url, **fields)` takes them too.
+
+    Bounds on what one call may cost, whatever the server does:
+    - `timeout` (httpx): each connect, write, read and pool wait, one at a time.
+    - `attempt_deadline_s` (default 20 s): one attempt in total, connect, send
+      and the whole body read included, so a server that drips a byte every
+      few seconds is cut off (the timeout kind of the phase it cut, detail
+      "the attempt's deadline passed"); None leaves only the call's deadline.
+    - `retry.deadline_s` (default 30 s): the whole call, attempts, sleeps and
+      any refresh included.
+    - `max_response_bytes` (default 16 MiB): the largest body read, on the wire
+      and inflated; a larger one fails as `unexpected` (`ResponseTooLarge`)
+      and is not retried.
+    Redirects are never followed (a 3xx is `unexpected`): credentials and
+    signatures never go to another origin.
+    """
+
     tokens: TokenStore = field(default_factory=InMemoryTokenStore)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     throttle: RetryThrottle = field(default_factory=RetryThrottle)

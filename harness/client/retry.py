@@ -75,7 +75,7 @@ class RetryPolicy:
     """max_attempts: attempts per call, the first included. base_delay_s and
     max_delay_s: the backoff's base and cap. deadline_s: the whole call's
     budget, attempts, sleeps and any refresh included: no sleep is planned past
-    it and the engine cuts off an attempt still running when it falls.
+    it, and an attempt still running when it falls is cut off.
     max_retry_after_s: the longest Retry-After honoured; a longer one gives up."""
 
     max_attempts: int = 4

@@ -5,7 +5,7 @@ path, so a client whose base URL is `server.url("drip")` talks to it unchanged:
 
     giant              200 with `Content-Length: giant_bytes`, then that many bytes
     endless            200, chunked, chunks as fast as the client reads them
-    drip               200 with a long Content-Length, then 1 byte every `drip_s`
+    drip[=SECONDS]     200 with a long Content-Length, then 1 byte every `drip_s` (or SECONDS)
     drip-headers       the status line, then the header block 1 byte every `drip_s`
     gzip-bomb          200, `Content-Encoding: gzip`, a small body that inflates to giant_bytes
     gzip-ok            200, a gzip-encoded user profile (the one honest answer here)
@@ -168,10 +168,10 @@ class HostileServer:
             await self._stream(writer, self.cap_bytes, chunked=True)
         elif mode == "drip":
             await self._head(writer, 200, {"Content-Length": "100000"})
-            await self._drip(writer, b" " * 10_000)
+            await self._drip(writer, b" " * 10_000, float(arg) if arg else self.drip_s)
         elif mode == "drip-headers":
             writer.write(b"HTTP/1.1 200 OK\r\n")
-            await self._drip(writer, b"X-Slow: " + b"a" * 8000)
+            await self._drip(writer, b"X-Slow: " + b"a" * 8000, self.drip_s)
             writer.write(b"\r\nContent-Length: 2\r\n\r\n{}")
             await writer.drain()
         elif mode == "gzip-bomb":
@@ -236,14 +236,14 @@ class HostileServer:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
 
-    async def _drip(self, writer: asyncio.StreamWriter, payload: bytes) -> None:
+    async def _drip(self, writer: asyncio.StreamWriter, payload: bytes, every_s: float) -> None:
         started = time.monotonic()
         for i in range(len(payload)):
             if time.monotonic() - started >= self.cap_s:
                 break
             writer.write(payload[i : i + 1])
             await writer.drain()
-            await asyncio.sleep(self.drip_s)
+            await asyncio.sleep(every_s)
 
 
 def _problem_headers(extra: dict[str, str]) -> dict[str, str]:

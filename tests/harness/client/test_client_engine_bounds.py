@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from harness.client import calls, errors
@@ -176,6 +176,8 @@ HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max
     ),
     status=st.sampled_from([429, 503]),
 )
+@example(retry_after="9" * 5000, status=503)  # int() raises past 4,300 digits
+@example(retry_after="1" + "0" * 400, status=429)  # float() overflows
 def test_any_retry_after_ends_in_an_api_error(retry_after: str, status: int) -> None:
     clock = Clock()
     config = engine_settings(clock, RetryPolicy(max_attempts=3, base_delay_s=0.01))

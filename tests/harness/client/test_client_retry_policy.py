@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from harness.client.retry import (
@@ -161,6 +161,8 @@ def test_absurd_retry_after_values_are_ignored(value: str) -> None:
 
 
 @given(digits=st.text("0123456789", min_size=1, max_size=6000))
+@example(digits="9" * 5000)
+@example(digits="0" * 5000 + "7")
 def test_any_run_of_digits_parses_or_is_ignored(digits: str) -> None:
     significant = digits.lstrip("0") or "0"
     seconds = parse_retry_after(digits)
