@@ -17,12 +17,14 @@ mitmproxy answers protocol errors (a bad request line, a bad chunk size, a
 body past its limit, a smuggling attempt) itself; `install_http1_guard` makes
 those answers RFC 9457 problems too. A closed connection's buffers are
 emptied when it closes, and the cyclic garbage collector runs after every
-32 MiB that closed connections brought (see
-docs/upstream/mitmproxy-abandoned-request-memory.md).
+16 MiB that closed connections brought, then the allocator hands the freed
+pages back (see docs/upstream/mitmproxy-abandoned-request-memory.md).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
 from typing import Any
@@ -40,7 +42,7 @@ DEFAULT_HEADER_TIMEOUT_S = 10
 DEFAULT_IDLE_TIMEOUT_S = 120
 # A full collection after closed connections brought this much: the cyclic collector
 # counts objects, and an abandoned request is few objects but many bytes.
-COLLECT_AFTER_BYTES = 32 * 1024 * 1024
+COLLECT_AFTER_BYTES = 16 * 1024 * 1024
 MAX_DETAIL = 300
 _CODES = {
     400: "malformed_request",
@@ -50,6 +52,19 @@ _CODES = {
     502: "bad_gateway",
     504: "gateway_timeout",
 }
+
+
+def _allocator_trim() -> Any:
+    """glibc's malloc_trim, or None elsewhere: after a collection freed an attack's
+    buffers, it hands the freed pages back to the OS, so RSS shows what is live."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _allocator_trim()
 
 
 def error_page(status: int, message: str) -> bytes:
@@ -139,10 +154,12 @@ class Limits:
     def client_disconnected(self, client: Any) -> None:
         self._received_since_collect += mitm_internals.release_connection(self._master, client)
         if self._received_since_collect >= COLLECT_AFTER_BYTES:
-            # ~5 ms with the startup heap frozen (mocks/server.py); once per 32 MiB.
+            # ~5 ms with the startup heap frozen (mocks/server.py); once per 16 MiB.
             self._received_since_collect = 0
             self.collections += 1
             gc.collect()
+            if _TRIM is not None:
+                _TRIM(0)
 
 
 def _malformed(request: http.Request) -> str:

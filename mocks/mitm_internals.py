@@ -152,7 +152,8 @@ def elide_bytes(message: str, keep: int = 2000) -> str:
 
 def install_http1_guard(guard: Http1Guard) -> None:
     """Guard every HTTP/1 server connection in this process (idempotent; the latest
-    guard wins). Connections of a master whose options lack the limits are unchanged."""
+    guard wins). Limits apply where the connection's options define them (a master
+    without the mock's addons keeps mitmproxy's own behaviour for those)."""
     global _guard
     _guard = guard
     server = _http1.Http1Server
@@ -284,11 +285,16 @@ def release_connection(master: Any, client: Any) -> int:
         handler = master.addons.get("proxyserver").connections[client.id]
     except (AttributeError, KeyError):
         return 0
+    received = 0
     for io in list(handler.transports.values()):
         writer = io.writer
         if isinstance(writer, asyncio.StreamWriter) and not writer.is_closing():
             writer.close()
-    received = 0
+        # What the socket delivered that nobody read (up to 2 x 64 KiB per connection).
+        unread = getattr(io.reader, "_buffer", None)
+        if isinstance(unread, bytearray):
+            received += len(unread)
+            unread.clear()
     for layer in _layers(handler.layer):
         received += getattr(layer, "_harness_received", 0)
         for name, value in list(vars(layer).items()):

@@ -68,6 +68,15 @@ def test_what_release_connection_walks_is_still_there() -> None:
     assert (h11._receivebuffer.ReceiveBuffer, utils.ReceiveBuffer) == mitm_internals._BUFFERS
 
 
+def test_asyncio_readers_still_buffer_in_a_bytearray() -> None:
+    import asyncio
+
+    async def reader_buffer() -> object:
+        return asyncio.StreamReader()._buffer
+
+    assert isinstance(asyncio.run(reader_buffer()), bytearray)
+
+
 def test_tls_detection_still_picks_the_client_tls_layer() -> None:
     from mitmproxy.addons import next_layer
 
