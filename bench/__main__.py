@@ -19,6 +19,7 @@ from bench import (
     fault_rules_cost,
     load_throughput,
     mock_throughput,
+    soak_memory,
     spec_mock_throughput,
 )
 
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "load_throughput": load_throughput.main,
     "contract_suite": contract_suite.main,
     "spec_mock_throughput": spec_mock_throughput.main,
+    "soak_memory": soak_memory.main,
 }
 
 

@@ -217,10 +217,10 @@ async def _connection(spec: LoadSpec, tally: _Tally, exchange: Exchange) -> None
                 writer.close()
 
 
-async def _run_builtin(spec: LoadSpec) -> LoadResult:
+async def _run_builtin(spec: LoadSpec, budget: int) -> LoadResult:
     request = spec.request_bytes()
     started = time.perf_counter()
-    tally = _Tally(deadline=started + spec.duration_s, budget=MAX_REQUESTS)
+    tally = _Tally(deadline=started + spec.duration_s, budget=budget)
     exchange = partial(_exchange, request=request, tally=tally)
     async with asyncio.TaskGroup() as group:
         for _ in range(spec.connections):
@@ -237,9 +237,10 @@ async def _run_builtin(spec: LoadSpec) -> LoadResult:
     )
 
 
-def run_builtin(spec: LoadSpec) -> LoadResult:
-    """Load `spec` with the built-in asyncio generator (in this process)."""
-    return asyncio.run(_run_builtin(spec))
+def run_builtin(spec: LoadSpec, budget: int = MAX_REQUESTS) -> LoadResult:
+    """Load `spec` with the built-in asyncio generator (in this process), for its
+    duration or until `budget` requests have been sent, whichever ends first."""
+    return asyncio.run(_run_builtin(spec, min(budget, MAX_REQUESTS)))
 
 
 # --- paced (open-loop) built-in generator -------------------------------------

@@ -109,6 +109,11 @@ def _add_mock_parser(commands: Any) -> None:
         help="do not verify the upstream's TLS certificate",
     )
     mock.add_argument(
+        "--tls",
+        action="store_true",
+        help="also answer TLS on the port (mitmproxy's CA certificate; HTTP/1.1 only)",
+    )
+    mock.add_argument(
         "--control-token",
         action="store_true",
         help=f"require the control token on {CONTROL_PREFIX}/ even on loopback "
@@ -292,6 +297,7 @@ def run_mock(args: argparse.Namespace) -> int:
         control_token=token,
         spec=spec,
         validate_upstream=args.validate_responses,
+        tls=args.tls,
     )
     masters: list[Master] = []
 

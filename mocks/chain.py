@@ -34,6 +34,8 @@ HOOKS = (
     "responseheaders",
     "response",
     "error",
+    "next_layer",
+    "client_disconnected",
 )
 Hook = Callable[..., Any]
 
@@ -85,6 +87,12 @@ class AddonChain:
 
     def error(self, flow: Any) -> Awaitable[None] | None:
         return self._run("error", flow)
+
+    def next_layer(self, nextlayer: Any) -> None:
+        self._run("next_layer", nextlayer)
+
+    def client_disconnected(self, client: Any) -> None:
+        self._run("client_disconnected", client)
 
 
 def _call(hook: Hook, args: tuple[Any, ...]) -> Awaitable[None] | None:

@@ -105,6 +105,10 @@ class Control:
         # `reset` returns the config to what the mock was started with.
         self._startup = self._settings.current
         # The Host and Origin names include the port, known only now (port 0: any free).
+        if self._master is not None and not self._master.options.keep_host_header:
+            # Judging Host needs the client's own: reverse mode would rewrite it to the
+            # upstream's (harmless to change here: proxy mode's UpstreamHost restores it).
+            self._master.options.update(keep_host_header=True)
         server = self._master.addons.get("proxyserver") if self._master else None
         addrs = server.listen_addrs() if server is not None else []
         if addrs:

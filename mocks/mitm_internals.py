@@ -1,5 +1,10 @@
 """The only place that reaches into mitmproxy internals.
 
+- The HTTP/1 server (`install_http1_guard`): a bound on request heads, a
+  head-read timeout, problem pages instead of HTML ones, an answer before
+  closing on a body it cannot read; and `release_connection` for a closed
+  connection; `refuse_tls` for a plain-HTTP port. tests/mocks/
+  test_mitm_internals.py fails if a mitmproxy upgrade moves what they patch.
 - The client's socket: mitmproxy offers `flow.kill()` (a FIN) but neither a
   TCP reset nor raw writes; both need the client connection's asyncio stream,
   which its proxyserver addon keeps per connection id. If a mitmproxy upgrade
@@ -15,14 +20,29 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import struct
 import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import h11._receivebuffer  # mitmproxy's HTTP/1 layers buffer with it
 import mitmproxy.ctx
 from mitmproxy import http
+from mitmproxy.connection import ConnectionState
 from mitmproxy.master import Master
+from mitmproxy.proxy import commands, events
+from mitmproxy.proxy import utils as proxy_utils
+from mitmproxy.proxy.layer import Layer
+from mitmproxy.proxy.layers import ClientTLSLayer
+from mitmproxy.proxy.layers.http import _http1
+from mitmproxy.proxy.layers.http._base import ReceiveHttp
+from mitmproxy.proxy.layers.http._events import ErrorCode, RequestProtocolError
+from mitmproxy.utils import human
+
+_BUFFERS = (h11._receivebuffer.ReceiveBuffer, proxy_utils.ReceiveBuffer)
 
 _LINGER_ABORT = struct.pack("ii", 1, 0)  # on, 0 s: close() sends RST
 
@@ -99,3 +119,224 @@ def forget_log_handler(master: Master) -> None:
     handler = getattr(master, "_legacy_log_events", None)
     if handler is not None:
         handler.uninstall()
+
+
+# --- the HTTP/1 server: limits, timeouts, problem pages, released buffers -----------------
+#
+# mitmproxy buffers a request head without bound ("FIXME: protect against header size
+# DoS" in proxy/layers/http/_http1.py), answers protocol errors with HTML pages, closes
+# the connection before answering a body it cannot parse, and keeps a closed
+# connection's buffers until the cyclic garbage collector runs (its layers and contexts
+# refer to each other), which it does by object counts, not bytes: a few abandoned
+# 15 MiB heads stay resident indefinitely. The policy (limits, pages) is the caller's;
+# this is only the mechanism.
+
+
+@dataclass(frozen=True)
+class Http1Guard:
+    """What the guarded HTTP/1 server asks its connection's options for."""
+
+    max_head_bytes: Callable[[Any], int | None]  # options -> limit, None: mitmproxy's
+    head_timeout_s: Callable[[Any], float | None]
+    error_page: Callable[[int, str], bytes]  # status, reason -> the whole HTTP response
+
+
+_guard: Http1Guard | None = None
+_BYTES_LITERAL = re.compile(r"""b'(?:[^'\\]|\\.)*(?:'|$)|b"(?:[^"\\]|\\.)*(?:"|$)""")
+
+
+def elide_bytes(message: str, keep: int = 2000) -> str:
+    """mitmproxy's messages quote raw request bytes (headers, tokens and all)."""
+    return _BYTES_LITERAL.sub("<request bytes>", message[:keep])
+
+
+def install_http1_guard(guard: Http1Guard) -> None:
+    """Guard every HTTP/1 server connection in this process (idempotent; the latest
+    guard wins). Limits apply where the connection's options define them (a master
+    without the mock's addons keeps mitmproxy's own behaviour for those)."""
+    global _guard
+    _guard = guard
+    server = _http1.Http1Server
+    if getattr(server, "_harness_guarded", False):
+        return
+    original_event = server._handle_event
+    original_read_body = _http1.Http1Connection.read_body
+    original_page = _http1.make_error_response
+
+    def handle_event(self: Any, event: events.Event) -> Iterator[commands.Command]:
+        guard = _guard
+        if guard is None:
+            return (yield from original_event(self, event))
+        if isinstance(event, events.Wakeup):  # only ours: the server asks for no others
+            if event.command is getattr(self, "_harness_timer", None):
+                self._harness_timer = None
+                if self.state == self.read_headers and self.buf:
+                    timeout = guard.head_timeout_s(self.context.options)
+                    reason = f"The request head did not arrive within {timeout:g} s."
+                    yield from _refuse(self, guard, 408, reason)
+            return
+        if isinstance(event, events.DataReceived):
+            self._harness_received = getattr(self, "_harness_received", 0) + len(event.data)
+            if self.state == self.done:
+                return  # refused or finished: what a client keeps sending is not kept
+        if isinstance(event, events.ConnectionClosed) and self.state == self.read_headers:
+            # mitmproxy would log the unfinished head's repr: every header (tokens and
+            # all), and for a large head a string several times its size.
+            if self.buf:
+                yield commands.Log(f"client closed before completing a {len(self.buf)}-byte head")
+                if self.conn.state & ConnectionState.CAN_WRITE:  # half-closed: it may listen
+                    reason = "The client closed its side before the request head was complete."
+                    yield commands.SendData(self.conn, guard.error_page(400, reason))
+            _release(self)
+            yield commands.CloseConnection(self.conn)
+            return
+        for command in original_event(self, event):
+            if isinstance(command, commands.Log):
+                command.message = elide_bytes(command.message)
+            yield command
+        if not isinstance(event, events.DataReceived) or self.state == self.done:
+            return
+        if self.state != self.read_headers:
+            self._harness_timer = None  # the head arrived: its timer is stale
+        limit = guard.max_head_bytes(self.context.options)
+        if limit is not None and self.state != self.read_body and len(self.buf) > limit:
+            if self.state == self.read_headers:
+                reason = f"The request head is larger than {limit} bytes."
+                yield from _refuse(self, guard, 431, reason)
+            else:  # pipelined bytes piling up behind a request still being answered
+                yield commands.Log(f"closing: more than {limit} bytes pipelined")
+                _release(self)
+                yield commands.CloseConnection(self.conn)
+            return
+        timeout = guard.head_timeout_s(self.context.options)
+        armed = getattr(self, "_harness_timer", None) is not None
+        if self.state == self.read_headers and self.buf and timeout and not armed:
+            self._harness_timer = commands.RequestWakeup(timeout)
+            yield self._harness_timer
+
+    def read_body(self: Any, event: events.Event) -> Iterator[commands.Command]:
+        # mitmproxy closes before it reports a body it cannot read (a bad chunk size, a
+        # peer that half-closed mid-body): answer first, while the client still listens.
+        if _guard is None or not isinstance(self, _http1.Http1Server):
+            return (yield from original_read_body(self, event))
+        held: commands.Command | None = None
+        for command in original_read_body(self, event):
+            if held is not None:
+                report = getattr(command, "event", None)
+                if isinstance(report, RequestProtocolError) and self.response is None:
+                    page = _guard.error_page(400, elide_bytes(report.message))
+                    yield commands.SendData(self.conn, page)
+                yield held
+                held = None
+            if isinstance(command, commands.CloseConnection) and command.connection is self.conn:
+                held = command
+                continue
+            yield command
+        if held is not None:
+            yield held
+            return
+        # A chunk may declare any size (h11 takes 2**80); past the body limit it will be
+        # refused anyway, so refuse it now instead of waiting for the client to stall.
+        declared = getattr(getattr(self, "body_reader", None), "_bytes_in_chunk", 0)
+        limit = human.parse_size(self.context.options.body_size_limit)
+        if self.state == self.read_body and limit is not None and declared > limit:
+            reason = f"A chunk of {declared} bytes is larger than the body limit ({limit})."
+            yield from _refuse(self, _guard, 413, reason)
+            yield ReceiveHttp(RequestProtocolError(self.stream_id, reason, ErrorCode.KILL))
+
+    def error_page(status_code: int, message: str = "") -> bytes:
+        guard = _guard
+        if guard is None:
+            return original_page(status_code, message)
+        return guard.error_page(status_code, elide_bytes(message))
+
+    # Patched on the classes: mitmproxy binds `self.state = self.read_body` and the like
+    # at run time, so every connection, old or new, takes the guarded path.
+    setattr(server, "_handle_event", handle_event)  # noqa: B010 (mypy: no method-assign)
+    setattr(_http1.Http1Connection, "read_body", read_body)  # noqa: B010
+    _http1.make_error_response = error_page
+    setattr(server, "_harness_guarded", True)  # noqa: B010
+
+
+def _refuse(server: Any, guard: Http1Guard, status: int, reason: str) -> Iterator[Any]:
+    yield commands.SendData(server.conn, guard.error_page(status, reason))
+    _release(server)
+    yield commands.CloseConnection(server.conn)
+    server.state = server.done
+
+
+def _release(server: Any) -> None:
+    server.buf = type(server.buf)()
+
+
+def release_connection(master: Any, client: Any) -> int:
+    """For the `client_disconnected` hook: close a socket mitmproxy left open and empty
+    the connection's receive buffers. Returns how many bytes the client sent on the
+    connection, for deciding when the cyclic collector should run (see below).
+
+    The socket: mitmproxy closes it after its read loop ends, but a cancellation that
+    arrives while the loop waits for the server-event lock (as when an answer that
+    closes the connection is sent from a hook task) skips that, and the client's
+    socket stays open with a full window. The buffers: a closed connection's layers,
+    streams and flows refer to each other, so only the cyclic collector frees them,
+    and it runs by object counts, not bytes; the buffers emptied here are those still
+    reachable (a stream that ended in an error is already unreachable from here)."""
+    try:
+        handler = master.addons.get("proxyserver").connections[client.id]
+    except (AttributeError, KeyError):
+        return 0
+    received = 0
+    for io in list(handler.transports.values()):
+        writer = io.writer
+        if isinstance(writer, asyncio.StreamWriter) and not writer.is_closing():
+            writer.close()
+        # What the socket delivered that nobody read (up to 2 x 64 KiB per connection).
+        unread = getattr(io.reader, "_buffer", None)
+        if isinstance(unread, bytearray):
+            received += len(unread)
+            unread.clear()
+    for layer in _layers(handler.layer):
+        received += getattr(layer, "_harness_received", 0)
+        for name, value in list(vars(layer).items()):
+            if isinstance(value, _BUFFERS) and len(value):
+                setattr(layer, name, type(value)())
+    return received
+
+
+def _layers(top: Any) -> Iterator[Any]:
+    """Every layer reachable from `top`: children, HTTP connections and streams."""
+    seen: set[int] = set()
+    todo = [top]
+    while todo:
+        layer = todo.pop()
+        if id(layer) in seen or not isinstance(layer, Layer):
+            continue
+        seen.add(id(layer))
+        yield layer
+        for value in vars(layer).values():
+            if isinstance(value, Layer):
+                todo.append(value)
+            elif isinstance(value, dict):
+                todo.extend(v for v in value.values() if isinstance(v, Layer))
+
+
+def refuse_tls(nextlayer: Any) -> bool:
+    """In a `next_layer` hook: if mitmproxy chose to answer a TLS handshake, close the
+    connection instead (a plain-HTTP port); True if it did."""
+    if not isinstance(nextlayer.layer, ClientTLSLayer):
+        return False
+    nextlayer.layer = _Refused(nextlayer.context, "TLS handshake on the plain-HTTP port")
+    return True
+
+
+class _Refused(Layer):
+    """Logs why, then closes the client connection; ignores whatever follows."""
+
+    def __init__(self, context: Any, reason: str) -> None:
+        super().__init__(context)
+        self._reason = reason
+
+    def _handle_event(self, event: events.Event) -> Generator[commands.Command, Any, None]:
+        if isinstance(event, events.Start):
+            yield commands.Log(f"closing: {self._reason}")
+            yield commands.CloseConnection(self.context.client)

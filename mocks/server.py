@@ -38,6 +38,7 @@ from mocks.faults import FaultInjector, Faults, LateFaults
 from mocks.gate import Enforcement, Gate
 from mocks.idempotency import Idempotency
 from mocks.journal import JournalAddon
+from mocks.limits import DEFAULT_IDLE_TIMEOUT_S, Limits
 from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.routes import Routing
@@ -90,7 +91,7 @@ def mock_members(
     """The mock's own addons, in the order their hooks must run."""
     settings = Settings(state.publish)
     injector = FaultInjector(state)
-    front = [settings, Control(state, settings, access), Routing(strict=not proxy)]
+    front = [Limits(), settings, Control(state, settings, access), Routing(strict=not proxy)]
     back = [LateFaults(injector), JournalAddon(state)]
     if proxy:
         return [*front, UpstreamHost(), Faults(injector), *back]
@@ -140,6 +141,7 @@ class ServeConfig:
     upstream_insecure: bool = False
     settings: MockSettings = field(default_factory=MockSettings)
     extra_options: dict[str, Any] = field(default_factory=dict)
+    tls: bool = False  # also answer TLS (mitmproxy's CA) on the port; HTTP/1.1 only
     # Required on /__harness/ when set; a mock that listens beyond loopback must have one.
     control_token: str | None = None
     # `NAME=VALUE` strings typed by mitmproxy's own parser, as `mitmdump --set` does.
@@ -248,11 +250,17 @@ async def serve(
             # The control API judges the client's Host (DNS rebinding); in proxy mode
             # UpstreamHost gives the upstream its own name, as reverse mode would.
             "keep_host_header": True,
+            "tcp_timeout": DEFAULT_IDLE_TIMEOUT_S,  # idle connections (mitmproxy: 600 s)
+            # A plain-HTTP port by default: TLS handshakes closed (harness_tls). Never
+            # HTTP/2: in reverse mode to a plain-HTTP upstream, mitmproxy 12 would agree
+            # on h2 in the TLS handshake and then read the h2 preface as HTTP/1.
+            "harness_tls": config.tls,
+            "http2": False,
             "body_size_limit": HARD_BODY_LIMIT,
             "ssl_insecure": config.upstream_insecure,
         }
         defaults |= {option_name(k): v for k, v in config.settings.model_dump().items()}
-        opts.update(**(defaults | config.extra_options))  # --set wins over our defaults
+        _apply_options(opts, defaults, config.extra_options)  # --set wins over our defaults
         try:
             opts.set(*config.option_specs)
         except exceptions.OptionsError as e:
@@ -270,6 +278,18 @@ async def serve(
         mitm_internals.forget_log_handler(master)
         # The thread keeps its mitmproxy context until its event loop is gone:
         # connection cleanup still runs after this (see MockServer._run).
+
+
+def _apply_options(opts: Any, defaults: dict[str, Any], given: dict[str, Any]) -> None:
+    """Our defaults, then what the caller gave (`--set` wins). Text values are parsed
+    by the option's type, as mitmdump --set does; a bad one stops the start."""
+    texts = [f"{name}={value}" for name, value in given.items() if isinstance(value, str)]
+    typed = {name: value for name, value in given.items() if not isinstance(value, str)}
+    try:
+        opts.update(**(defaults | typed))
+        opts.set(*texts)
+    except (exceptions.OptionsError, TypeError, KeyError) as e:
+        raise MockStartError(f"bad option: {e}") from None
 
 
 async def _stop_listening(master: Master) -> None:
@@ -296,6 +316,7 @@ class MockServer:
         spec: Any = None,
         config: Any = None,
         validate_upstream: bool = False,
+        tls: bool = False,
     ) -> None:
         """`control_token`: a token to require on /__harness/, True for a new one, None
         for none on loopback (beyond loopback one is always generated): see
@@ -318,6 +339,7 @@ class MockServer:
             control_token=resolve_control_token(host, control_token),
             spec=spec,
             validate_upstream=validate_upstream,
+            tls=tls,
         )
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()

@@ -36,6 +36,7 @@ class Upstream(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.seen: list[tuple[str, str, bytes]] = []
+        self.hosts: list[str | None] = []
 
     @property
     def port(self) -> int:
@@ -48,6 +49,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         self.server.seen.append((self.command, self.path, body))
+        self.server.hosts.append(self.headers.get("host"))
         payload = json.dumps({"upstream": True, "method": self.command, "path": self.path})
         data = payload.encode()
         status = 201 if self.command == "POST" else 200
@@ -124,6 +126,13 @@ def test_requests_pass_through_to_the_upstream(proxy: MockServer, upstream: Upst
     assert response.status_code == 201
     assert response.json() == {"upstream": True, "method": "POST", "path": "/v1/products?x=1"}
     assert upstream.seen == [("POST", "/v1/products?x=1", b'{"name":"kettle"}')]
+
+
+def test_the_upstream_sees_its_own_host_name(proxy: MockServer, upstream: Upstream) -> None:
+    # The mock keeps the client's Host for the control API's check; the upstream must
+    # get its own, as mitmproxy's reverse mode gives it.
+    httpx.get(proxy.base_url + "/v1/products", headers={"Host": "client.example"})
+    assert upstream.hosts == [f"127.0.0.1:{upstream.port}"]
 
 
 def test_paths_outside_the_contract_pass_too(proxy: MockServer, upstream: Upstream) -> None:
