@@ -1,0 +1,1 @@
+"""A second example API, shaped unlike the demo: a lending library (see README.md)."""
