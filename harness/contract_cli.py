@@ -83,6 +83,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--exclude-checks", help="comma-separated checks not to run")
     parser.add_argument("--no-lifecycle", action="store_true", help="skip the lifecycle chains")
     parser.add_argument(
+        "--no-security",
+        action="store_true",
+        help="skip the security checks (second identity, forged and stale tokens, no token)",
+    )
+    parser.add_argument(
         "--show-secrets",
         action="store_true",
         help="print real tokens and passwords in reproductions (default: masked as ***)",
@@ -133,6 +138,8 @@ def load_contract_config(args: argparse.Namespace) -> HarnessConfig:
     }
     if args.no_lifecycle:
         overrides["contract.lifecycle"] = False
+    if args.no_security:
+        overrides["contract.security.enabled"] = False
     return load_config(args.config, overrides=overrides)
 
 
@@ -175,6 +182,7 @@ def _options(
         exclude_checks=tuple(exclude),
         show_secrets=args.show_secrets,
         request_timeout_s=contract.request_timeout_s,
+        security=contract.security.enabled,
     )
 
 
@@ -198,7 +206,7 @@ class _Printer:
         self.stateful = 0
 
     def __call__(self, event: Progress) -> None:
-        if event.kind == "phase-started" and event.phase in (*PHASES, "lifecycle"):
+        if event.kind == "phase-started" and event.phase in (*PHASES, "lifecycle", "security"):
             print(f"-- {event.phase}", flush=True)
         elif event.kind == "phase-finished" and event.phase == "stateful" and self.stateful:
             print(f"   {self.stateful} stateful scenarios", flush=True)
@@ -235,6 +243,17 @@ def summary(report: SuiteReport) -> str:
                 broken[0].what if broken else "",
             ]
         )
+    if report.security:
+        broken = [s for s in report.security if not s.passed]
+        rows.append(
+            [
+                "security checks",
+                "-",
+                str(len(report.security)),
+                "FAIL" if broken else "PASS",
+                f"{len(broken)} failed" if broken else "",
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(
@@ -255,7 +274,7 @@ def details(report: SuiteReport) -> str:
             + finding.message.replace("\n", "\n    ")
         )
         if finding.reproduce:
-            out.append(f"    Reproduce with: {finding.reproduce}")
+            out.append(f"    Reproduce with: {finding.reproduce}".replace("\n", "\n    "))
     for error in report.errors:
         out.append(f"ERROR {error.operation}: {error.message}")
     return "\n".join(out)
@@ -272,6 +291,8 @@ def untested(report: SuiteReport) -> str:
     skipped = [s for s in report.lifecycle if s.skipped]
     for step in skipped:
         out.append(f"  lifecycle {step.what}: {step.detail}")
+    for step in (s for s in report.security if s.skipped):
+        out.append(f"  security {step.operation} {step.what}: {step.detail}")
     return "\n".join(out)
 
 
