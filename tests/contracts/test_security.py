@@ -126,6 +126,21 @@ def test_without_a_wait_the_expiry_check_is_skipped_with_its_reason() -> None:
     assert "expiry_wait_s" in expired.detail
 
 
+def test_an_operation_reserved_for_a_privileged_identity_must_refuse_the_others() -> None:
+    # As if only librarians (a privileged account) might add books: members are refused.
+    settings = Security(privileged_operations=("CreateBook",))
+    failed = _failed(_library_steps(set(), settings))
+    assert {(s.operation, s.what) for s in failed} == {
+        (
+            "CreateBook",
+            f"identity {n} ({who}@example.org) calls an operation reserved for the "
+            "privileged identity",
+        )
+        for n, who in ((1, "reader"), (2, "critic"))
+    }
+    assert all(s.reproduce.startswith("# as identity") for s in failed)
+
+
 # --- bad input: the second identity --------------------------------------------------------
 
 
