@@ -53,6 +53,7 @@ class SecurityRun:
     actors: list[Actor] = field(default_factory=list)
     created: dict[str, str] = field(default_factory=dict)  # item path template -> id
     snapshots: dict[str, Any] = field(default_factory=dict)  # item path template -> body
+    create_bodies: dict[str, Any] = field(default_factory=dict)  # item template -> body sent
     cleanup: list[tuple[Operation, dict[str, str]]] = field(default_factory=list)
 
     # --- reporting ------------------------------------------------------------------
@@ -173,6 +174,19 @@ def _fill(node: Any, names: dict[str, str]) -> Any:
     return out
 
 
+_FREE_TEXT = ("title", "name", "description", "body", "summary", "text", "comment", "note")
+
+
+def _retitled(body: Any) -> Any:
+    """`body` with its free-text members changed, so an applied change shows on read-back."""
+    if isinstance(body, dict):
+        return {
+            k: f"{v} (changed)" if k in _FREE_TEXT and isinstance(v, str) else _retitled(v)
+            for k, v in body.items()
+        }
+    return body
+
+
 def _ok(response: requests.Response) -> bool:
     return 200 <= response.status_code < 300
 
@@ -206,6 +220,7 @@ def _create(run: SecurityRun, actor: Actor, group: ResourceGroup) -> tuple[str, 
             if found is None:
                 return "", f"the created {group.name} names no {group.id_param}"
             run.created[group.item] = found
+            run.create_bodies[group.item] = body
             if group.delete is not None:
                 run.cleanup.append((group.delete, {**params, group.id_param: found}))
             return found, ""
@@ -302,7 +317,9 @@ def _probe(
     what: str,
 ) -> None:
     answer: requests.Response | None = None
-    for body in run.bodies(operation) if kind == "change" else [None]:
+    # A change is tried with the create's body first (readable in a curl), then others.
+    bodies = [_retitled(run.create_bodies.get(group.item)), *run.bodies(operation)]
+    for body in [b for b in bodies if b is not None] if kind == "change" else [None]:
         kwargs = {"json": body} if body is not None else {}
         answer = run.call(second, operation, params, **kwargs)
         if answer.status_code not in _INVALID:

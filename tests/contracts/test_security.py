@@ -7,6 +7,7 @@ mutants) and the demo mock (its breakage profile's security flaws)."""
 from __future__ import annotations
 
 import argparse
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,13 +193,21 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def test_the_cli_reports_security_findings_and_no_security_turns_them_off(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     quick = ("--max-examples", "2", "--phases", "examples", "--seed", "1", "--no-lifecycle")
+    junit = tmp_path / "contract.xml"
     with running_library_server(defects={"loan-leak"}) as url:
         base = ("--config", str(LIBRARY_CONFIG), "--base-url", url.removesuffix("/api"), *quick)
-        assert contract_cli.run(_args(*base)) == 1
+        assert contract_cli.run(_args(*base, "--junit", str(junit))) == 1
         out = capsys.readouterr().out
+        security = [
+            c for c in ET.parse(junit).iter("testcase") if ".security" in c.get("classname", "")
+        ]
+        failed = [c.get("name", "") for c in security if c.find("failure") is not None]
+        assert len(failed) == 1, failed
+        assert failed[0].endswith("(GetLoan)"), failed
+        assert any(c.find("skipped") is not None for c in security)
         assert "-- security" in out
         assert "FAIL GetLoan [security: loans: identity 2 (critic@example.org) tries to read" in out
         assert "Reproduce with: # as identity 2 (critic@example.org)\n    curl -X GET" in out
