@@ -111,6 +111,35 @@ def test_each_library_security_defect_fails_its_check(defect: str) -> None:
         assert "Token ***" in step.reproduce or "Authorization" not in step.reproduce, step
 
 
+SCHEME_TYPES = {
+    "oauth2": "type: oauth2\n      flows:\n        password:\n          tokenUrl: /users/login\n"
+    "          scopes: {}\n",
+    "openIdConnect": "type: openIdConnect\n      openIdConnectUrl: https://id.example.org/.well-known/openid-configuration\n",
+}
+
+
+@pytest.mark.parametrize("scheme_type", sorted(SCHEME_TYPES))
+def test_unauthenticated_access_is_checked_for_oauth2_and_openid_connect_schemes(
+    tmp_path: Path, scheme_type: str
+) -> None:
+    # The library's document, its Token scheme declared as another type (same header).
+    text = (LIBRARY_CONFIG.parent / "openapi.yaml").read_text()
+    declared = "type: apiKey\n      in: header\n      name: Authorization\n"
+    assert declared in text
+    (tmp_path / "openapi.yaml").write_text(text.replace(declared, SCHEME_TYPES[scheme_type]))
+    config = _library_config().model_copy(update={"source": str(tmp_path / "harness.yaml")})
+    for defects, should_fail in ((set(), False), ({"default-user"}, True)):
+        with running_library_server(defects=defects) as url:
+            prepared = prepare(config, url.removesuffix("/api"), security=True)
+            steps = run_security(prepared.keeper, prepared.document, Security())
+        anonymous = [s for s in steps if _anonymous(s) and not s.skipped]
+        assert anonymous, steps
+        assert all(f"Token ({scheme_type})" in s.what for s in anonymous)
+        failed = {s.operation for s in anonymous if not s.passed}
+        assert bool(failed) == should_fail, (defects, failed)
+        assert not should_fail or "GetCurrentUser" in failed
+
+
 def test_an_ownership_finding_names_both_identities_and_masks_tokens() -> None:
     failed = _failed(_library_steps({"no-ownership"}))
     step = next(s for s in failed if s.operation == "UpdateBook")
