@@ -214,6 +214,8 @@ class _Printer:
             self.stateful += 1
             if event.failed:
                 print(f"   FAIL stateful scenario {self.stateful}", flush=True)
+        elif event.kind == "lifecycle" and event.phase == "security":
+            print(f"   {'FAIL' if event.failed else 'ok  '} {event.label}", flush=True)
         elif event.kind in ("scenario", "lifecycle"):
             mark = "FAIL" if event.failed else "ok  "
             print(f"   {mark} {event.label:<28} {event.cases:>5} cases", flush=True)
