@@ -35,18 +35,29 @@ class LibraryOptions:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> LibraryOptions:
+        """Options from LIBRARY_* variables, then `overrides`; a bad value is a ValueError
+        that names its variable."""
         env = os.environ if env is None else env
         found: dict[str, Any] = {}
-        if env.get("LIBRARY_TOKEN_TTL"):
-            found["token_ttl_s"] = int(env["LIBRARY_TOKEN_TTL"])
+        for variable, name in _NUMBERS.items():
+            if env.get(variable):
+                try:
+                    found[name] = int(env[variable])
+                except ValueError:
+                    raise ValueError(
+                        f"{variable}={env[variable]!r} is not a whole number"
+                    ) from None
         if env.get("LIBRARY_SECRET"):
             found["secret"] = env["LIBRARY_SECRET"]
         if env.get("LIBRARY_DEFECTS"):
             found["defects"] = parse_defects(env["LIBRARY_DEFECTS"])
         if env.get("LIBRARY_LENDING_PAUSED"):
             found["lending_paused"] = env["LIBRARY_LENDING_PAUSED"] not in ("0", "false", "")
-        if env.get("LIBRARY_LOGIN_ATTEMPTS"):
-            found["login_attempts"] = int(env["LIBRARY_LOGIN_ATTEMPTS"])
-        if env.get("LIBRARY_LOCKOUT"):
-            found["lockout_s"] = int(env["LIBRARY_LOCKOUT"])
         return cls(**(found | overrides))
+
+
+_NUMBERS = {
+    "LIBRARY_TOKEN_TTL": "token_ttl_s",
+    "LIBRARY_LOGIN_ATTEMPTS": "login_attempts",
+    "LIBRARY_LOCKOUT": "lockout_s",
+}

@@ -60,7 +60,11 @@ def create_app(options: LibraryOptions | None = None) -> FastAPI:
         book_ownership="no-ownership" not in defects,
     )
     render = Renderer(library, defects)
-    app = FastAPI(title="Lending Library", docs_url=None, redoc_url=None, openapi_url=None)
+    # No redirect for a trailing slash: a path the document lacks is a 404 in its error shape.
+    app = FastAPI(
+        title="Lending Library", docs_url=None, redoc_url=None, openapi_url=None,
+        redirect_slashes=False,
+    )  # fmt: skip
     app.state.library = library
     app.state.options = options
 
@@ -160,7 +164,7 @@ def create_app(options: LibraryOptions | None = None) -> FastAPI:
     def location(path: str) -> dict[str, str]:
         return {} if "no-location" in defects else {"Location": BASE_PATH + path}
 
-    router = APIRouter(prefix=BASE_PATH)
+    router = APIRouter(prefix=BASE_PATH, redirect_slashes=False)
 
     # --- users -------------------------------------------------------------------------
 
@@ -406,13 +410,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lending-paused", action="store_true", help="CreateLoan answers 503")
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}
-    if args.defects is not None:
-        overrides["defects"] = parse_defects(args.defects)
     if args.token_ttl is not None:
         overrides["token_ttl_s"] = args.token_ttl
     if args.lending_paused:
         overrides["lending_paused"] = True
-    options = LibraryOptions.from_env(**overrides)
+    try:
+        if args.defects is not None:
+            overrides["defects"] = parse_defects(args.defects)
+        options = LibraryOptions.from_env(**overrides)
+    except ValueError as e:  # an unknown defect, a LIBRARY_* variable that is no number
+        parser.error(str(e))
     make_server(options, host=args.host, port=args.port, log_level="info").run()
 
 

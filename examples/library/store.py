@@ -171,7 +171,7 @@ class Library:
             )
         if not member.password_is(password):
             member.failed_logins += 1
-            if member.failed_logins >= self.login_attempts:
+            if 0 < self.login_attempts <= member.failed_logins:  # 0: no lockout
                 member.failed_logins = 0
                 member.locked_until = at + self.lockout
             raise LibraryError(401, "email or password is invalid")

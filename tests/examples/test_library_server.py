@@ -234,7 +234,7 @@ def closed_account_token_refused(client: httpx.Client) -> bool:
 
 BEYOND_SCHEMATHESIS: dict[str, tuple[Probe, dict[str, Any]]] = {
     # defect: (a probe that is True on a correct server, server options)
-    "no-retry-after": (retry_after_on_429_and_503, {"lending_paused": True}),
+    "no-retry-after": (retry_after_on_429_and_503, {"lending_paused": True, "lockout_s": 120}),
     "ignore-idempotency-key": (idempotent_replay, {}),
     "cursor-repeats": (pages_do_not_repeat, {}),
     "count-per-page": (count_is_of_every_page, {}),
@@ -300,6 +300,15 @@ def test_the_server_runs_as_a_module(server_process: str) -> None:
     answer = httpx.get(f"{server_process}/api/books", timeout=10)
     assert answer.status_code == 200
     assert answer.json()["books_count"] == 3
+
+
+def test_an_unknown_defect_is_refused_with_the_known_ones() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "examples.library.server", "--defects", "create-200,nope"],
+        cwd=LIBRARY.parents[1], capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "unknown defects ['nope']; known: create-200," in done.stderr
 
 
 def test_harness_configuration_matches_the_document_and_the_server() -> None:
