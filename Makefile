@@ -10,9 +10,10 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 SYNCED := .venv/.synced
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: help check test lint fmt bench mock clean
+.PHONY: help install check test lint fmt bench mock clean
 
 help:
+	@echo "make install uv (unless on PATH) and the locked environment in .venv/"
 	@echo "make check   the whole harness on the embedded mock (smoke, contract, conformance, load)"
 	@echo "make test    lint (ruff, mypy) and run the test suite"
 	@echo "make bench   run the benchmarks in bench/ and print their tables"
@@ -23,8 +24,11 @@ help:
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.8"
 
 $(SYNCED): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked
+	$(UV) sync --locked --quiet
 	@touch $@
+
+install: $(SYNCED)
+	@echo "Environment ready in .venv/. Put it on your PATH with: . .venv/bin/activate"
 
 check: $(SYNCED)
 	$(RUN) harness check

@@ -19,6 +19,7 @@ from bench import (
     fault_rules_cost,
     load_throughput,
     mock_throughput,
+    spec_mock_throughput,
 )
 
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "client_overhead": client_overhead.main,
     "load_throughput": load_throughput.main,
     "contract_suite": contract_suite.main,
+    "spec_mock_throughput": spec_mock_throughput.main,
 }
 
 

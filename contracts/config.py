@@ -255,7 +255,8 @@ class HarnessConfig(_Strict):
                     child = node[part] = {}
                 node = child
             node[leaf] = value
-        return _validated(data, self.source, lambda loc: _dotted(loc))
+        updated = _validated(data, self.source, lambda loc: _dotted(loc))
+        return updated.model_copy(update={"source": self.source})  # relative paths still work
 
 
 # --- reading ------------------------------------------------------------------------------

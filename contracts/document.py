@@ -38,7 +38,8 @@ class DocumentError(ValueError):
 
 def _parse(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)  # JSON is YAML too
+        # JSON is YAML too; libyaml's loader, when present, parses ~10x faster.
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -149,6 +149,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         "summary": op.summary,
         "tags": [op.tag],
     }
+    if op.description:
+        doc["description"] = op.description
     if params := _parameters(op):
         doc["parameters"] = params
     if op.request is not None:

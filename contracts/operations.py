@@ -54,6 +54,7 @@ class Operation:
     idempotency_key: bool = False
     success_headers: tuple[str, ...] = ()
     links: tuple[Link, ...] = ()
+    description: str = ""
 
     @property
     def all_errors(self) -> tuple[int, ...]:
@@ -79,6 +80,14 @@ CATEGORY = QueryParam(
     "category",
     {"$ref": "#/components/schemas/CategoryId"},
     "Only products of this category.",
+)
+
+# Object-level authorization, the same rule for both changing operations.
+_OWNER_ONLY = (
+    "Only the product's owner, the user who created it, may {verb} it; anyone else gets "
+    "403 with code `not_product_owner` and nothing changes. Reading stays open to every "
+    "signed-in user (a catalogue), so the 403 reveals nothing a GET would not. The "
+    "seeded catalogue belongs to the shop account. An unknown id is a 404 for everyone."
 )
 
 _PRODUCT_ID_FROM_BODY = {"id": "$response.body#/id"}
@@ -170,7 +179,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "createProduct",
         "POST",
         "/products",
-        "Create a product. An Idempotency-Key makes retries safe.",
+        "Create a product, owned by the signed-in user. An Idempotency-Key makes retries safe.",
         "products",
         201,
         models.Product,
@@ -202,23 +211,25 @@ OPERATIONS: tuple[Operation, ...] = (
         "updateProduct",
         "PUT",
         "/products/{id}",
-        "Replace a product's fields.",
+        "Replace a product's fields (its owner only).",
         "products",
         200,
         models.Product,
         request=models.ProductInput,
-        errors=(404,),
+        errors=(403, 404),
+        description=_OWNER_ONLY.format(verb="replace"),
         links=(Link("GetUpdatedProduct", "getProduct", _PRODUCT_ID_FROM_BODY),),
     ),
     Operation(
         "deleteProduct",
         "DELETE",
         "/products/{id}",
-        "Delete a product.",
+        "Delete a product (its owner only).",
         "products",
         204,
         None,
-        errors=(404,),
+        errors=(403, 404),
+        description=_OWNER_ONLY.format(verb="delete"),
         links=(Link("GetDeletedProduct", "getProduct", _PRODUCT_ID_FROM_PATH),),
     ),
 )

@@ -14,8 +14,12 @@ run, naming the report to open; exit 0 only if every stage passed.
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,27 +103,59 @@ def _demo_api(args: argparse.Namespace) -> bool:
     return bool(here and there and Path(here).resolve() == Path(there).resolve())
 
 
+EXIT_INTERRUPTED = 130
+
+
 def run(args: argparse.Namespace, run_command: Runner) -> int:
     args.report_dir.mkdir(parents=True, exist_ok=True)
     results: list[tuple[Stage, int, float]] = []
+    interrupted: str | None = None
     chosen = stages(args)
     left_out = sorted(DEMO_ONLY - {s.name for s in chosen} - set(args.skip))
     if left_out:
         print(f"Another API than the demo's: {', '.join(left_out)} skipped (they judge the demo)")
-    for stage in chosen:
-        for stale in stage.outputs:
-            stale.unlink(missing_ok=True)
-        print(f"\n=== {stage.name}: harness {' '.join(stage.argv)}", flush=True)
-        started = time.perf_counter()
-        code = run_command(stage.argv)
-        results.append((stage, code, time.perf_counter() - started))
+    with _sigterm_as_interrupt():
+        for stage in chosen:
+            for stale in stage.outputs:
+                stale.unlink(missing_ok=True)
+            print(f"\n=== {stage.name}: harness {' '.join(stage.argv)}", flush=True)
+            started = time.perf_counter()
+            try:
+                code = run_command(stage.argv)
+            except KeyboardInterrupt:
+                code = EXIT_INTERRUPTED
+            results.append((stage, code, time.perf_counter() - started))
+            if code == EXIT_INTERRUPTED:  # Ctrl-C: no further stages, the scorecard of these
+                interrupted = stage.name
+                break
+    _scorecard(args, results)
+    if interrupted is not None:
+        print(f"harness check: interrupted during {interrupted}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 1 if any(code != 0 for _, code, _ in results) else 0
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI timeout) stops the check as Ctrl-C does, scorecard included."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _scorecard(args: argparse.Namespace, results: list[tuple[Stage, int, float]]) -> None:
     print("\nScorecard")
     for stage, code, seconds in results:
-        line = f"  {'PASS' if code == 0 else 'FAIL'}  {stage.name:<12} {seconds:6.1f} s"
+        mark = "PASS" if code == 0 else "STOP" if code == EXIT_INTERRUPTED else "FAIL"
+        line = f"  {mark}  {stage.name:<12} {seconds:6.1f} s"
         if stage.report is not None and stage.report.exists():
             line += f"  {stage.report}"
         print(line)
     failed = [stage.name for stage, code, _ in results if code != 0]
     print(f"\ncheck: {len(results) - len(failed)} passed, {len(failed)} failed")
     print(f"reports in {args.report_dir}/")
-    return 1 if failed else 0

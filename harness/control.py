@@ -1,13 +1,21 @@
-"""A small client for the mock's control API (`/__harness/`)."""
+"""A small client for the mock's control API (`/__harness/`).
+
+A mock that listens beyond loopback (or was asked to) wants its control token
+in `X-Harness-Token`: give it as `token=`, or set HARNESS_CONTROL_TOKEN, which
+every harness command reads.
+"""
 
 from __future__ import annotations
 
+import os
 import ssl
 from typing import Any
 
 import httpx
 
 CONTROL_PREFIX = "/__harness"
+TOKEN_HEADER = "X-Harness-Token"
+TOKEN_ENV = "HARNESS_CONTROL_TOKEN"
 # Built once: each httpx client would otherwise load the CA bundle (~20 ms).
 _TLS = ssl.create_default_context()
 
@@ -17,10 +25,15 @@ class ControlError(RuntimeError):
 
 
 class ControlClient:
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 10.0, token: str | None = None) -> None:
+        """`token`: the mock's control token; HARNESS_CONTROL_TOKEN when not given."""
         self.base_url = base_url.rstrip("/")
+        token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         self._http = httpx.Client(
-            base_url=self.base_url + CONTROL_PREFIX, timeout=timeout, verify=_TLS
+            base_url=self.base_url + CONTROL_PREFIX,
+            timeout=timeout,
+            verify=_TLS,
+            headers={TOKEN_HEADER: token} if token else None,
         )
 
     def close(self) -> None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -168,14 +170,22 @@ def to_argv(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run `python -m loadtests` with these options; its exit code."""
+    """Run `python -m loadtests` with these options; its exit code (130 if interrupted)."""
     command = [sys.executable, "-m", "loadtests", *to_argv(args)]
     process = subprocess.Popen(command)
+    forwarding = threading.current_thread() is threading.main_thread()
+    if forwarding:  # SIGTERM to us reaches the run, which then writes what finished
+        previous = signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGTERM))
     try:
-        return process.wait()
-    except KeyboardInterrupt:
-        # The child got the same SIGINT; let it stop its mock and locust and report.
-        return process.wait()
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                # The terminal sent the child the same SIGINT: it stops locust and reports.
+                continue
+    finally:
+        if forwarding:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,10 @@ gevent and the mock's event loop each want the CPU to themselves).
 
 Output goes to a log file, never to a pipe nobody drains. The child is
 stopped by its pid (SIGTERM, then SIGKILL if it lingers), whatever happens.
+
+`control_token=` makes the child require that control token (it gets it in
+HARNESS_CONTROL_TOKEN, so it is never printed to the log); pass
+`mock.control_token` to ControlClient.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from harness.control import TOKEN_ENV
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
@@ -38,11 +44,16 @@ class MockProcess:
         log: Path,
         env: Mapping[str, str] | None = None,
         cpus: frozenset[int] | None = None,
+        control_token: str | None = None,
     ) -> None:
         self.argv = [sys.executable, "-m", "harness.cli", "mock", "--host", HOST, "--port", "0"]
         self.argv += list(extra_args)
         self.log = log
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        if control_token is not None:
+            self._env[TOKEN_ENV] = control_token
+        # What the child requires: the given token, or one the caller's environment holds.
+        self.control_token: str | None = self._env.get(TOKEN_ENV) or None
         self._cpus = cpus
         self._process: subprocess.Popen[bytes] | None = None
         self._base_url: str | None = None

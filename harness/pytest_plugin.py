@@ -3,6 +3,12 @@
 Fixtures:
 - `harness_mock_settings` (session): the `MockSettings` the mock starts with;
   override it in your conftest to start with signing, an API key, short TTLs.
+- `harness_control_token` (session): None, so the loopback mock needs no
+  control token; override it to return a token (or True for a new one) to
+  require one. The fixtures below send it themselves.
+- `harness_mock_spec` (session): the OpenAPI document the mock serves instead of the
+  demo API, and `harness_mock_config` its harness configuration (harness.yaml); by
+  default the ini options `harness_spec` / `harness_config`, else the demo.
 - `harness_mock_session` (session): the running `MockServer`, started once.
 - `harness_mock` (function): the same server, reset to its seeded start
   before each test, so tests are isolated without restarts.
@@ -27,6 +33,11 @@ from mocks.server import MockServer
 from mocks.settings import MockSettings
 
 MARKER = "harness_faults"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("harness_spec", "OpenAPI document the harness mock serves (default: the demo)")
+    parser.addini("harness_config", "harness configuration (harness.yaml) for that document")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,8 +72,39 @@ def harness_mock_settings() -> MockSettings:
 
 
 @pytest.fixture(scope="session")
-def harness_mock_session(harness_mock_settings: MockSettings) -> Iterator[MockServer]:
-    with MockServer(settings=harness_mock_settings) as server:
+def harness_control_token() -> str | bool | None:
+    return None
+
+
+@pytest.fixture(scope="session")
+def harness_mock_spec(pytestconfig: pytest.Config) -> str | None:
+    return str(pytestconfig.getini("harness_spec") or "") or None
+
+
+@pytest.fixture(scope="session")
+def harness_mock_config(pytestconfig: pytest.Config) -> str | None:
+    return str(pytestconfig.getini("harness_config") or "") or None
+
+
+@pytest.fixture(scope="session")
+def harness_mock_session(
+    harness_mock_settings: MockSettings,
+    harness_control_token: str | bool | None,
+    harness_mock_spec: str | None,
+    harness_mock_config: str | None,
+) -> Iterator[MockServer]:
+    spec, config = harness_mock_spec, None
+    if harness_mock_config is not None:
+        from contracts.config import load_config
+
+        config = load_config(harness_mock_config, overrides={"spec": spec}, default=None)
+        spec = config.spec_location
+    with MockServer(
+        settings=harness_mock_settings,
+        control_token=harness_control_token,
+        spec=spec,
+        config=config,
+    ) as server:
         yield server
 
 
@@ -70,7 +112,8 @@ def harness_mock_session(harness_mock_settings: MockSettings) -> Iterator[MockSe
 def harness_control(
     harness_mock_session: MockServer, request: pytest.FixtureRequest
 ) -> Iterator[ControlClient]:
-    with ControlClient(harness_mock_session.base_url) as control:
+    server = harness_mock_session
+    with ControlClient(server.base_url, token=server.control_token) as control:
         control.reset()
         faults = FaultsFixture(control)
         for marker in request.node.iter_markers(MARKER):

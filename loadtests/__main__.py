@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -15,6 +16,8 @@ ROOT = Path.cwd()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # SIGTERM (a CI timeout, `harness load` passing one on) stops the run as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     parser = build_parser()
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
@@ -45,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return execute(plan)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C while the report was being written
         print("harness load: interrupted", file=sys.stderr)
         return 130
 

@@ -44,8 +44,12 @@ JOURNAL_PAGE = 5000
 # Beyond --run-time: locust's start-up, its stop, and slack for a slow machine.
 WALL_SLACK_S = 90.0
 
+# How long locust may take to write its reports after an interruption.
+INTERRUPT_GRACE_S = 30.0
+
 EXIT_BREACH = 1
 EXIT_RUN_FAILED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 @dataclass(frozen=True)
@@ -109,8 +113,18 @@ def locust_command(plan: LoadPlan, base_url: str) -> list[str]:
     return command
 
 
-def run_locust(plan: LoadPlan, base_url: str) -> int:
-    """Locust in its own session (its workers with it); echoed and logged; bounded in time."""
+@dataclass(frozen=True)
+class LocustRun:
+    code: int
+    interrupted: bool = False  # Ctrl-C or SIGTERM: locust was stopped early
+
+
+def run_locust(plan: LoadPlan, base_url: str) -> LocustRun:
+    """Locust in its own session (its workers with it); echoed and logged; bounded in time.
+
+    Interrupted (KeyboardInterrupt, which SIGTERM becomes in `python -m loadtests`),
+    locust gets a SIGINT of its own: it writes its HTML, CSV and our call records of
+    what ran, as it does on Ctrl-C, and the run is judged on that."""
     command = locust_command(plan, base_url)
     limit_s = plan.run_time_s + WALL_SLACK_S
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -124,10 +138,12 @@ def run_locust(plan: LoadPlan, base_url: str) -> int:
             text=True,
             env=env,
             start_new_session=True,
+            # A SIGINT ignored here (a background job) would be ignored by locust too.
+            preexec_fn=_default_sigint,
         )
         deadline = time.monotonic() + limit_s
+        assert process.stdout is not None
         try:
-            assert process.stdout is not None
             for line in process.stdout:
                 log.write(line)
                 plan.say("  locust | " + line.rstrip())
@@ -135,10 +151,22 @@ def run_locust(plan: LoadPlan, base_url: str) -> int:
                     plan.say(f"locust ran past {limit_s:g} s; stopping it")
                     _stop_group(process)
                     break
-            return process.wait(timeout=30)
+            return LocustRun(process.wait(timeout=30))
+        except KeyboardInterrupt:
+            pass
         except BaseException:
             _stop_group(process)
             raise
+        try:
+            process.send_signal(signal.SIGINT)  # the master only: it stops its workers
+            log.write(process.communicate(timeout=INTERRUPT_GRACE_S)[0])
+            return LocustRun(process.returncode, interrupted=True)
+        finally:
+            _stop_group(process)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stop_group(process: subprocess.Popen[str]) -> None:
@@ -223,19 +251,26 @@ def execute(plan: LoadPlan) -> int:
                 since = journal_position(control)
                 plan.say(f"Scenario      load-{profile.name} loaded; journal from seq {since}")
             started = time.monotonic()
-            code = run_locust(plan, base_url)
+            run = run_locust(plan, base_url)
             wall_s = time.monotonic() - started
             journal: list[Entry] | None = None
             missed = 0
             if control is not None:
-                journal, missed = read_journal(control, since)
+                try:
+                    journal, missed = read_journal(control, since)
+                except (ControlError, httpx.HTTPError):
+                    if not run.interrupted:
+                        raise
+                    # Ctrl-C reached the mock too: judge without the journal.
     except (MockProcessError, ControlError, httpx.HTTPError) as e:
         plan.say(f"harness load: the run failed: {e}")
         return EXIT_RUN_FAILED
     records_path = plan.report_dir / "records.jsonl"
-    if code != 0 or not records_path.exists():
-        plan.say(f"harness load: locust exited with {code}; see {plan.report_dir / 'locust.log'}")
-        return EXIT_RUN_FAILED
+    if (run.code != 0 and not run.interrupted) or not records_path.exists():
+        plan.say(
+            f"harness load: locust exited with {run.code}; see {plan.report_dir / 'locust.log'}"
+        )
+        return EXIT_INTERRUPTED if run.interrupted else EXIT_RUN_FAILED
     records = list(read_records(records_path))
     if journal is not None:
         _write_journal(plan.report_dir / "journal.jsonl", journal)
@@ -243,9 +278,18 @@ def execute(plan: LoadPlan) -> int:
         records, plan.thresholds, journal=journal, missed=missed, access_ttl_s=access_ttl_s
     )
     summary = summarize(plan, records, journal, verdicts, wall_s, access_ttl_s)
+    summary["interrupted"] = run.interrupted
     (plan.report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     text = render(summary, verdicts)
     (plan.report_dir / "summary.txt").write_text(text + "\n")
+    if run.interrupted:
+        print(
+            f"harness load: interrupted after {wall_s:.0f} s; the report of what ran "
+            f"(locust HTML and CSV, summary, invariants) is in {plan.report_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_INTERRUPTED
     plan.say("")
     plan.say(text)
     return EXIT_BREACH if breaches(verdicts) else 0
@@ -293,7 +337,7 @@ def summarize(
         "access_ttl_s": access_ttl_s,
         "wall_s": round(wall_s, 3),
         "calls": len(records),
-        "calls_per_s": round(len(records) / plan.run_time_s, 1),
+        "calls_per_s": round(len(records) / max(0.001, min(plan.run_time_s, wall_s)), 1),
         "journal_requests": len(journal) if journal is not None else None,
         "operations": per_operation(records),
         "thresholds": plan.thresholds.to_json(),

@@ -66,6 +66,18 @@ class Api(OperationHandlers):
             raise ProblemError(404, "product_not_found", f"No product with id {product_id!r}.")
         return product_id
 
+    def _owned_product_id(self, n: RequestNote) -> str:
+        """The product's id if the signed-in user owns it. Reading is public, so a
+        product's existence is no secret: someone else's product is a 403, not a 404."""
+        product_id = self._product_id(n)
+        if self._state.store.owners.get(product_id) != n.user_id:
+            raise ProblemError(
+                403,
+                "not_product_owner",
+                f"Product {product_id!r} belongs to another user; only its owner may change it.",
+            )
+        return product_id
+
     def _list_products(self, flow: http.HTTPFlow, n: RequestNote) -> http.Response:
         page, page_size, category = _list_query(flow)
         products, total = self._state.store.page(page, page_size, category)
@@ -87,7 +99,8 @@ class Api(OperationHandlers):
 
     def _create_product(self, flow: http.HTTPFlow, n: RequestNote) -> http.Response:
         body = read_model(flow, models.ProductInput)
-        product = self._state.store.create_product(body, self._state.clock.now_datetime())
+        owner = self._user(n)
+        product = self._state.store.create_product(body, self._state.clock.now_datetime(), owner)
         n.effect = {"kind": "product_created", "id": product.id}
         location = f"{_PRODUCTS_PATH}/{product.id}"
         return json_response(201, product.model_dump_json().encode(), {"Location": location})
@@ -97,14 +110,14 @@ class Api(OperationHandlers):
         return json_response(200, product.model_dump_json().encode())
 
     def _update_product(self, flow: http.HTTPFlow, n: RequestNote) -> http.Response:
-        product_id = self._product_id(n)
+        product_id = self._owned_product_id(n)
         body = read_model(flow, models.ProductInput)
         product = self._state.store.replace_product(product_id, body)
         n.effect = {"kind": "product_updated", "id": product_id}
         return json_response(200, product.model_dump_json().encode())
 
     def _delete_product(self, flow: http.HTTPFlow, n: RequestNote) -> http.Response:
-        product_id = self._product_id(n)
+        product_id = self._owned_product_id(n)
         self._state.store.delete_product(product_id)
         n.effect = {"kind": "product_deleted", "id": product_id}
         return empty_response(204)

@@ -2,7 +2,10 @@
 fault rules and scenarios.
 
 It shares the port with the API but is never part of the contract, and its
-calls are not journaled. Bad input gets a 400 problem with the reason.
+calls are not journaled. Every call passes the gate in `control_access.py`
+first (Host, Origin, control token, JSON bodies). Secrets never leave: the
+config it shows says whether each is set, not what it is. Bad input gets a
+400 problem with the reason.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from mitmproxy import http
+from mitmproxy import addonmanager, http
 from pydantic import ValidationError
 
+from mocks import control_access
+from mocks.control_access import ControlAccess
 from mocks.fault_rules import FaultRule
+from mocks.har import har_document
 from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.routing import Router
@@ -62,9 +68,13 @@ def _int_query(query: dict[str, str], name: str, default: int | None) -> int | N
 
 
 class Control:
-    def __init__(self, state: MockState, settings: Settings) -> None:
+    def __init__(
+        self, state: MockState, settings: Settings, access: ControlAccess | None = None
+    ) -> None:
         self._state = state
         self._settings = settings
+        self.access = access or ControlAccess()
+        self._master: Any = None
         self._startup = MockSettings()
         self._started_at = time.time()
         routes: dict[tuple[str, str], Handler] = {
@@ -88,9 +98,17 @@ class Control:
             (m, CONTROL_PREFIX + p, f"{m} {CONTROL_PREFIX}{p}") for m, p in routes
         )
 
+    def load(self, loader: addonmanager.Loader) -> None:
+        self._master = loader.master
+
     def running(self) -> None:
         # `reset` returns the config to what the mock was started with.
         self._startup = self._settings.current
+        # The Host and Origin names include the port, known only now (port 0: any free).
+        server = self._master.addons.get("proxyserver") if self._master else None
+        addrs = server.listen_addrs() if server is not None else []
+        if addrs:
+            self.access = self.access.bound(addrs[0][1])
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -100,6 +118,7 @@ class Control:
             return
         note(flow).control = True
         try:
+            control_access.check(self.access, flow)
             match = self._router.match(flow.request.method, path)
             flow.response = self._handlers[match.name](flow, _query(flow) | match.params)
         except ProblemError as problem:
@@ -125,13 +144,19 @@ class Control:
     def _reset(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
         self._state.reset()
         self._settings.apply(self._startup)
-        return _json({"status": "reset", "config": self._startup.model_dump()})
+        return _json({"status": "reset", "config": self._startup.public()})
 
     def _journal(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
         since = _int_query(query, "since", 0) or 0
         limit = _int_query(query, "limit", None)
         journal = self._state.journal
         entries, missed = journal.since(since, limit)
+        if query.get("format") == "har":  # the entries as an HTTP Archive (mocks/har.py)
+            # Reverse mode rewrote the Host header: the address the client called.
+            host, port = flow.client_conn.sockname[:2]
+            scheme = "https" if flow.client_conn.tls_established else "http"
+            root = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+            return _json(har_document([e.to_json() for e in entries], root, version=VERSION))
         return _json(
             {
                 "entries": [e.to_json() for e in entries],
@@ -166,7 +191,7 @@ class Control:
         return _json({"expired_through": self._state.tokens.expire_all()})
 
     def _get_config(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
-        return _json(self._settings.current.model_dump())
+        return _json(self._settings.current.public())
 
     def _put_config(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
         changes = _body_object(flow)
@@ -175,7 +200,7 @@ class Control:
         except ValidationError as e:
             raise _invalid("invalid_config", "Invalid config", e) from None
         self._settings.apply(updated)
-        return _json(self._settings.current.model_dump())
+        return _json(self._settings.current.public())
 
     # --- faults and scenarios ---------------------------------------------------
 
@@ -185,6 +210,7 @@ class Control:
     def _add_fault(self, flow: http.HTTPFlow, query: dict[str, str]) -> http.Response:
         try:
             rule = FaultRule.model_validate(_body_object(flow))
+            _check_against_api(self._state, rule)
             rule_id = self._state.faults.add(rule)
         except ValidationError as e:
             raise _invalid("invalid_fault_rule", "Invalid fault rule", e) from None
@@ -225,10 +251,30 @@ class Control:
         return _json(
             {
                 "scenario": scenario.name,
-                "config": self._settings.current.model_dump(),
+                "config": self._settings.current.public(),
                 "faults": self._state.faults.describe(),
+                "warnings": scenario_warnings(self._state, scenario.faults),
             }
         )
+
+
+def _check_against_api(state: MockState, rule: FaultRule) -> None:
+    """The mock refuses a rule that can match none of the API's operations."""
+    from mocks.rule_checks import problem_for
+
+    problem = problem_for(state, rule)
+    if problem is not None:
+        raise ProblemError(
+            400, "fault_rule_matches_nothing", f"The rule matches nothing: {problem}"
+        )
+
+
+def scenario_warnings(state: MockState, rules: list[FaultRule]) -> list[str]:
+    """Rules of a scenario that will never fire on the served API."""
+    from mocks.rule_checks import problem_for
+
+    found = ((rule.id or f"rule {i + 1}", problem_for(state, rule)) for i, rule in enumerate(rules))
+    return [f"{name}: {problem}" for name, problem in found if problem is not None]
 
 
 def _invalid(code: str, title: str, error: ValidationError) -> ProblemError:

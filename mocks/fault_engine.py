@@ -45,6 +45,7 @@ class RequestView:
     path: str
     operation: str | None
     headers: Mapping[str, str]
+    role: str | None = None
 
 
 class RuleSet:
@@ -108,7 +109,12 @@ def _matches(active: ActiveRule, request: RequestView) -> bool:
     match = active.rule.match
     if match.methods is not None and request.method.upper() not in match.methods:
         return False
-    if match.operation is not None and match.operation != request.operation:
+    if match.operation == "*":
+        if request.operation is None:
+            return False
+    elif match.operation is not None and match.operation != request.operation:
+        return False
+    if match.role is not None and request.role not in match.roles:
         return False
     if not active.path.match(request.path):
         return False

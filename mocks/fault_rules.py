@@ -18,9 +18,31 @@ import re
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from contracts.config import ROLES
+from mocks.http_fields import check_headers, check_value
 
 MAX_HOLD_S = 3600.0
+# RFC 9110 15.3.5, 15.3.6, 15.4.5: these responses end at their headers; a body after them
+# would be read as the start of the next response on the connection.
+BODILESS_STATUSES = frozenset({204, 205, 304})
+
+
+def _final_status(status: int) -> int:
+    if 100 <= status <= 199:
+        raise ValueError(
+            f"{status} is a 1xx (interim) status: a fault answers with a final status, 200-599"
+        )
+    return status
+
+
+FinalStatus = Annotated[int, Field(ge=100, le=599), AfterValidator(_final_status)]
+
+
+def _no_body_on(status: int, has_body: bool, what: str) -> None:
+    if has_body and status in BODILESS_STATUSES:
+        raise ValueError(f"a {status} response has no body, so {what} cannot carry one")
 
 
 class _Strict(BaseModel):
@@ -37,10 +59,20 @@ class Match(_Strict):
         None, description="HTTP methods, any case; all methods when absent."
     )
     path: str = Field("*", description="Glob over the path without query; `*` also matches `/`.")
-    operation: str | None = Field(None, description="Operation id, e.g. `createProduct`.")
+    operation: str | None = Field(
+        None, description="Operation id, e.g. `createProduct`; `*`: any operation of the API."
+    )
+    role: str | list[str] | None = Field(
+        None, description="What the operation is for (login, refresh, read, create...)."
+    )
     headers: dict[str, str] = Field(
         default_factory=dict, description="Request headers that must have exactly these values."
     )
+
+    @field_validator("headers")
+    @classmethod
+    def _fields(cls, headers: dict[str, str]) -> dict[str, str]:
+        return check_headers(headers, framing_allowed=True)
 
     @field_validator("methods")
     @classmethod
@@ -50,6 +82,18 @@ class Match(_Strict):
         if not methods or any(not re.fullmatch(r"[A-Za-z]+", m) for m in methods):
             raise ValueError("methods must be a non-empty list of HTTP method names")
         return [m.upper() for m in methods]
+
+    @field_validator("role")
+    @classmethod
+    def _roles(cls, role: str | list[str] | None) -> str | list[str] | None:
+        unknown = [r for r in ([role] if isinstance(role, str) else role or []) if r not in ROLES]
+        if unknown or role == []:
+            raise ValueError(f"unknown role {unknown or role}; roles: {', '.join(ROLES)}")
+        return role
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return (self.role,) if isinstance(self.role, str) else tuple(self.role or ())
 
     @field_validator("path")
     @classmethod
@@ -113,6 +157,7 @@ def _check_retry_after(value: RetryAfter | None) -> RetryAfter | None:
         if isinstance(value, int) and value < 0:
             raise ValueError("retry_after seconds must not be negative")
         return value
+    check_value(value, "retry_after")
     if value.isascii() and value.isdigit():
         return int(value)
     try:
@@ -128,7 +173,7 @@ class StatusAction(_Strict):
     """Answer with this status (a problem+json body unless `body` is given)."""
 
     type: Literal["status"] = "status"
-    status: Annotated[int, Field(ge=100, le=599)] = 503
+    status: FinalStatus = 503
     body: str | dict[str, Any] | list[Any] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     retry_after: RetryAfter | None = Field(
@@ -139,6 +184,16 @@ class StatusAction(_Strict):
     @classmethod
     def _retry_after(cls, value: RetryAfter | None) -> RetryAfter | None:
         return _check_retry_after(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _fields(cls, headers: dict[str, str]) -> dict[str, str]:
+        return check_headers(headers)
+
+    @model_validator(mode="after")
+    def _framed(self) -> StatusAction:
+        _no_body_on(self.status, self.body not in (None, ""), "a status rule with a body")
+        return self
 
 
 class DelayAction(_Strict):
@@ -177,8 +232,13 @@ class MalformedAction(_Strict):
     """200 with a body that is not valid JSON."""
 
     type: Literal["malformed"] = "malformed"
-    status: Annotated[int, Field(ge=200, le=599)] = 200
+    status: FinalStatus = 200
     body: str = '{"id": "prd_1", "name": "trunc'
+
+    @model_validator(mode="after")
+    def _framed(self) -> MalformedAction:
+        _no_body_on(self.status, True, "a malformed body")
+        return self
 
 
 class ShortBodyAction(_Strict):

@@ -67,7 +67,9 @@ class FaultInjector:
             return rule
         if not len(self.rules):
             return None
-        view = RequestView(flow.request.method, _path(flow), n.operation, flow.request.headers)
+        view = RequestView(
+            flow.request.method, _path(flow), n.operation, flow.request.headers, n.role
+        )
         active = self.rules.choose(view)
         if active is None:
             return None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mitmproxy import http
 
+from contracts.operations import API_PREFIX
 from mocks.notes import note
 from mocks.signing import NONCE_HEADER, TIMESTAMP_HEADER, parse_timestamp
 
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from mocks.state import MockState
 
 DEFAULT_CAPACITY = 10_000
+# Bodies that carry passwords or refresh tokens. An unsalted SHA-256 of such a body
+# is a password hash anyone who reads the journal can brute-force: none is kept.
+_UNHASHED_OPERATIONS = frozenset({"register", "login", "refresh"})
+_UNHASHED_PREFIX = f"{API_PREFIX}/auth/"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class JournalEntry:
     path: str
     query: str
     operation: str | None
+    role: str | None
     status: int | None
     code: str | None
     error: str | None
@@ -50,9 +56,10 @@ class JournalEntry:
     nonce: str | None
     signed_at: float | None  # X-App-Timestamp as Unix seconds: how fresh the signature was
     signature: str
-    body_sha256: str
+    body_sha256: str | None  # None for auth operations, whose bodies hold secrets
     effect: dict[str, Any] | None
     fault: dict[str, Any] | None
+    violations: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +114,7 @@ class Journal:
             path=path,
             query=query,
             operation=n.operation,
+            role=n.role,
             status=response.status_code if response is not None else None,
             code=problem_code,
             error=error,
@@ -122,9 +130,10 @@ class Journal:
             nonce=request.headers.get(NONCE_HEADER),
             signed_at=parse_timestamp(request.headers.get(TIMESTAMP_HEADER, "")),
             signature=n.signature,
-            body_sha256=hashlib.sha256(request.raw_content or b"").hexdigest(),
+            body_sha256=_body_digest(n.operation, path, request.raw_content),
             effect=n.effect,
             fault=n.fault,
+            violations=n.violations,
         )
         if len(self._entries) == self._entries.maxlen:
             self._evicted_through = self._entries[0].seq
@@ -149,6 +158,12 @@ class Journal:
         if limit is not None:
             entries = entries[:limit]
         return entries, missed
+
+
+def _body_digest(operation: str | None, path: str, body: bytes | None) -> str | None:
+    if operation in _UNHASHED_OPERATIONS or path.startswith(_UNHASHED_PREFIX):
+        return None
+    return hashlib.sha256(body or b"").hexdigest()
 
 
 def _problem_code(response: http.Response) -> str | None:

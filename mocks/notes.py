@@ -19,6 +19,7 @@ METADATA_KEY = "harness"
 @dataclass
 class RequestNote:
     operation: str | None = None
+    role: str | None = None  # what the operation is for (the configuration's roles)
     params: dict[str, str] = field(default_factory=dict)
     control: bool = False
     user_id: str | None = None
@@ -34,12 +35,14 @@ class RequestNote:
     fault: dict[str, Any] | None = None
     epoch: int = 0  # the reset generation the request began in
     # A check's verdict, judged before faults and enforced after them.
-    rejection: ProblemError | None = None
+    rejection: ProblemError | Any = None  # anything with to_response()
     dropped: bool = False  # a fault closed the connection instead of answering
     sent_by_hand: bool = False  # a fault wrote the response itself (drip)
     # The rule chosen for this flow, for the addon that acts after the API.
     fault_rule: Any = None
     fault_action: Any = None
+    # Proxy mode with a document: how the upstream's answer broke it.
+    violations: list[str] | None = None
 
 
 def note(flow: http.HTTPFlow) -> RequestNote:

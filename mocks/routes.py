@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 
 from mitmproxy import http
 
+from contracts.config import DEMO_CONFIG_PATH, load_config
 from contracts.operations import API_PREFIX, BY_ID, OPERATIONS
 from mocks.notes import note
 from mocks.problems import ProblemError
@@ -15,6 +16,8 @@ from mocks.routing import Router
 
 ROUTER = Router((op.method, API_PREFIX + op.path, op.operation_id) for op in OPERATIONS)
 QUERY_NAMES = {op.operation_id: frozenset(q.name for q in op.query) for op in OPERATIONS}
+# What each operation is for, from the demo's configuration (fault rules match by role).
+ROLES = {op_id: role for role, op_id in load_config(DEMO_CONFIG_PATH, env={}).roles.items()}
 
 
 class Routing:
@@ -32,6 +35,7 @@ class Routing:
             match = ROUTER.match(flow.request.method, path)
             n = note(flow)
             n.operation = match.name
+            n.role = ROLES.get(match.name)
             n.params = match.params
             _check_query_names(match.name, query)
         except ProblemError as problem:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import http, options
+from mitmproxy import exceptions, http, options
 from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
@@ -33,6 +33,7 @@ from mocks.auth import AuthEndpoints, Authentication
 from mocks.breakage import Breakage
 from mocks.chain import AddonChain
 from mocks.control import CONTROL_PREFIX, Control
+from mocks.control_access import ControlAccess, is_loopback, new_token
 from mocks.faults import FaultInjector, Faults, LateFaults
 from mocks.gate import Enforcement, Gate
 from mocks.idempotency import Idempotency
@@ -69,14 +70,30 @@ class Fallback:
         ).to_response()
 
 
-def mock_members(state: MockState, *, proxy: bool = False) -> list[Any]:
+class UpstreamHost:
+    """Proxy mode: send the upstream its own name in Host, as mitmproxy's reverse mode
+    does. The mock keeps the client's Host (keep_host_header) so that the control API
+    can judge it; the upstream must not see it."""
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        request = flow.request
+        default = 443 if request.scheme == "https" else 80
+        host = f"[{request.host}]" if ":" in request.host else request.host
+        request.host_header = host if request.port == default else f"{host}:{request.port}"
+
+
+def mock_members(
+    state: MockState, *, proxy: bool = False, access: ControlAccess | None = None
+) -> list[Any]:
     """The mock's own addons, in the order their hooks must run."""
     settings = Settings(state.publish)
     injector = FaultInjector(state)
-    front = [settings, Control(state, settings), Routing(strict=not proxy)]
+    front = [settings, Control(state, settings, access), Routing(strict=not proxy)]
     back = [LateFaults(injector), JournalAddon(state)]
     if proxy:
-        return [*front, Faults(injector), *back]
+        return [*front, UpstreamHost(), Faults(injector), *back]
     # The gateway's checks judge before faults (so every attempt is journaled with
     # its key, signature and token state) and are enforced after them.
     checks = [Gate(state), Authentication(state)]
@@ -91,8 +108,23 @@ def mock_members(state: MockState, *, proxy: bool = False) -> list[Any]:
     return [*front, *checks, Faults(injector), *backend, *back]
 
 
-def mock_addons(state: MockState, *, proxy: bool = False) -> list[Any]:
-    return [AddonChain(mock_members(state, proxy=proxy))]
+def mock_addons(
+    state: MockState,
+    *,
+    proxy: bool = False,
+    access: ControlAccess | None = None,
+    spec: Any = None,
+    validate_upstream: bool = False,
+) -> list[Any]:
+    """The chain: the demo's, or (with a compiled document, `spec_chain`) any API's."""
+    if spec is not None:
+        from mocks.spec_chain import spec_members
+
+        members = spec_members(
+            state, spec, proxy=proxy, validate_upstream=validate_upstream, access=access
+        )
+        return [AddonChain(members)]
+    return [AddonChain(mock_members(state, proxy=proxy, access=access))]
 
 
 def mitmproxy_addons() -> list[Any]:
@@ -108,13 +140,46 @@ class ServeConfig:
     upstream_insecure: bool = False
     settings: MockSettings = field(default_factory=MockSettings)
     extra_options: dict[str, Any] = field(default_factory=dict)
+    # Required on /__harness/ when set; a mock that listens beyond loopback must have one.
+    control_token: str | None = None
+    # `NAME=VALUE` strings typed by mitmproxy's own parser, as `mitmdump --set` does.
+    option_specs: tuple[str, ...] = ()
+    spec: Any = None  # a compiled document (mocks.spec_chain.compile_spec): serve any API
+    validate_upstream: bool = False  # proxy mode with a document: judge the answers
+
+
+class MockOptionError(MockStartError):
+    """A `--set` option is unknown or its value is not of the option's type."""
+
+
+def resolve_control_token(host: str, requested: str | bool | None) -> str | None:
+    """The control token a mock on `host` uses: the one given, a new one if asked for
+    (True) or if the mock listens beyond loopback, else None (loopback, not asked)."""
+    if isinstance(requested, str):
+        if not requested:
+            raise ValueError("a control token must not be empty")
+        return requested
+    if requested or not is_loopback(host):
+        return new_token()
+    return None
+
+
+def beyond_loopback_warning(host: str, port: int | None) -> str:
+    return (
+        f"WARNING: the mock listens on {host} port {port}, beyond loopback. Anyone who can "
+        "reach it can call its API (fake data, but real requests); the control API "
+        "needs the control token. Use --host 127.0.0.1 unless you mean it."
+    )
 
 
 class _Started:
     """Once listening: settle the heap, report the bound port, leave the addon chain."""
 
-    def __init__(self, on_ready: Callable[[int | None], None] | None) -> None:
+    def __init__(
+        self, on_ready: Callable[[int | None], None] | None, warn_host: str | None = None
+    ) -> None:
         self._on_ready = on_ready
+        self._warn_host = warn_host
         self._master: Master | None = None
 
     def load(self, loader: Any) -> None:
@@ -126,9 +191,12 @@ class _Started:
         # GC pass stall every request for 40-57 ms; frozen, a pass takes ~5 ms (bench/).
         gc.collect()
         gc.freeze()
+        addrs = self._master.addons.get("proxyserver").listen_addrs()
+        port = addrs[0][1] if addrs else None
+        if self._warn_host is not None:
+            log.warning(beyond_loopback_warning(self._warn_host, port))
         if self._on_ready is not None:
-            addrs = self._master.addons.get("proxyserver").listen_addrs()
-            self._on_ready(addrs[0][1] if addrs else None)
+            self._on_ready(port)
         asyncio.get_running_loop().call_soon(self._master.addons.remove, self)
 
 
@@ -150,6 +218,12 @@ async def serve(
 
     Raises MockStartError with mitmproxy's reasons if it cannot start."""
     asyncio.get_running_loop().set_exception_handler(_quiet_cancellations)
+    beyond = not is_loopback(config.host)
+    if beyond and config.control_token is None:
+        raise MockStartError(
+            f"a mock listening on {config.host} (beyond loopback) needs a control token"
+        )
+    access = ControlAccess(token=config.control_token, bind_host=config.host)
     opts = options.Options(
         listen_host=config.host,
         listen_port=config.port,
@@ -159,15 +233,30 @@ async def serve(
     startup_errors = errorcheck.ErrorCheck()
     try:
         master.addons.add(*mitmproxy_addons(), startup_errors)
-        master.addons.add(*mock_addons(state, proxy=config.upstream is not None))
-        master.addons.add(_Started(on_ready))
+        master.addons.add(
+            *mock_addons(
+                state,
+                proxy=config.upstream is not None,
+                access=access,
+                spec=config.spec,
+                validate_upstream=config.validate_upstream,
+            )
+        )
+        master.addons.add(_Started(on_ready, warn_host=config.host if beyond else None))
         defaults: dict[str, Any] = {
             "connection_strategy": "lazy",
+            # The control API judges the client's Host (DNS rebinding); in proxy mode
+            # UpstreamHost gives the upstream its own name, as reverse mode would.
+            "keep_host_header": True,
             "body_size_limit": HARD_BODY_LIMIT,
             "ssl_insecure": config.upstream_insecure,
         }
         defaults |= {option_name(k): v for k, v in config.settings.model_dump().items()}
         opts.update(**(defaults | config.extra_options))  # --set wins over our defaults
+        try:
+            opts.set(*config.option_specs)
+        except exceptions.OptionsError as e:
+            raise MockOptionError(str(e)) from None
         if on_master is not None:
             on_master(master)
         try:
@@ -203,8 +292,21 @@ class MockServer:
         upstream: str | None = None,
         upstream_insecure: bool = False,
         extra_options: dict[str, Any] | None = None,
+        control_token: str | bool | None = None,
+        spec: Any = None,
+        config: Any = None,
+        validate_upstream: bool = False,
     ) -> None:
+        """`control_token`: a token to require on /__harness/, True for a new one, None
+        for none on loopback (beyond loopback one is always generated): see
+        `control_token` once started. `spec`: a document's path or URL (or a compiled
+        one) to serve instead of the demo, with `config` (a HarnessConfig); raises
+        DocumentError if it is invalid."""
         self.state = state or MockState()
+        if spec is not None and not hasattr(spec, "plans"):
+            from mocks.spec_chain import compile_spec
+
+            spec = compile_spec(spec, config)
         self._config = ServeConfig(
             host=host,
             port=port,
@@ -212,6 +314,9 @@ class MockServer:
             upstream_insecure=upstream_insecure,
             settings=settings or MockSettings(),
             extra_options=extra_options or {},
+            control_token=resolve_control_token(host, control_token),
+            spec=spec,
+            validate_upstream=validate_upstream,
         )
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -228,6 +333,11 @@ class MockServer:
     @property
     def control_url(self) -> str:
         return self.base_url + CONTROL_PREFIX
+
+    @property
+    def control_token(self) -> str | None:
+        """What /__harness/ calls must send in X-Harness-Token; None if nothing."""
+        return self._config.control_token
 
     def start(self, timeout: float = 30.0) -> MockServer:
         self._thread = threading.Thread(target=self._run, name="harness-mock", daemon=True)

@@ -69,6 +69,18 @@ class MockSettings(BaseModel):
         """A copy with `changes` applied and validated; raises ValidationError."""
         return MockSettings.model_validate(self.model_dump() | changes)
 
+    def public(self) -> dict[str, Any]:
+        """What the control API shows: every setting, but of each secret only whether
+        it is set (`api_key_set`), never its value."""
+        shown = self.model_dump(exclude=set(SECRET_FIELDS))
+        for name in SECRET_FIELDS:
+            shown[f"{name}_set"] = getattr(self, name) is not None
+        return shown
+
+
+# Settings whose values never leave the mock: not in GET /__harness/config, the banner or logs.
+SECRET_FIELDS = ("api_key", "signing_secret")
+
 
 def option_name(field: str) -> str:
     return OPTION_PREFIX + field

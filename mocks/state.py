@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mocks.clock import VirtualClock
 from mocks.fault_engine import RuleSet
@@ -28,6 +30,9 @@ class MockState:
         self.store = Store(self.seed, self.product_count)
         self.tokens = TokenService(self.clock)
         self.idempotency = IdempotencyStore(self.clock)
+        # Served from a team's document (`--spec`): its compiled form, and what else resets.
+        self.spec: Any = None
+        self.on_reset: list[Callable[[], None]] = []
 
     @property
     def settings(self) -> MockSettings:
@@ -37,12 +42,17 @@ class MockState:
         self.tokens.settings = settings
 
     def reset(self) -> None:
-        """Back to the seeded start: data, sessions, clock, keys, nonces, faults, journal."""
+        """Back to the seeded start: data, sessions, clock, keys, faults, journal.
+
+        Not the nonces of signed requests: they are judged on the real clock, and a
+        reset must not make a captured signed request valid again. They age out of
+        the cache with the signature skew window anyway."""
         self.epoch += 1
         self.clock.reset()
         self.store.reset()
         self.tokens.reset()
         self.idempotency.clear()
-        self.nonces.clear()
         self.faults.clear()
         self.journal.clear()
+        for reset in self.on_reset:
+            reset()

@@ -26,7 +26,7 @@ def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> 
     return http.Response.make(status, b"", headers or {})
 
 
-def _is_json_media_type(content_type: str) -> bool:
+def is_json_media_type(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == JSON_TYPE or (media.startswith("application/") and media.endswith("+json"))
 
@@ -44,7 +44,7 @@ def read_model(flow: http.HTTPFlow, model: type[ModelT]) -> ModelT:
     """The request body validated as `model`, or a 4xx problem explaining why not."""
     body = request_body(flow)
     content_type = flow.request.headers.get("content-type", "")
-    if not _is_json_media_type(content_type):
+    if not is_json_media_type(content_type):
         raise ProblemError(
             415,
             "unsupported_media_type",

@@ -6,6 +6,7 @@ Tests talk to the real mock over loopback; nothing here fakes the server.
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import shutil
@@ -328,13 +329,18 @@ class MockProcess:
 
 
 @contextmanager
-def harness_mock_process(*args: str, stderr_path: Path) -> Iterator[MockProcess]:
+def harness_mock_process(
+    *args: str, stderr_path: Path, env: dict[str, str] | None = None
+) -> Iterator[MockProcess]:
     """`harness mock --port 0 ARGS` as a real process until the block ends, then Ctrl-C,
-    which must stop it cleanly."""
+    which must stop it cleanly. `env` is added to this process's environment."""
     command = [*harness_command(), "mock", "--port", "0", *args]
+    environment = {**os.environ, **(env or {})}
     with (
         stderr_path.open("w") as stderr,
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment
+        ) as process,
     ):
         try:
             banner = read_until(process, BANNER_END, timeout=30)

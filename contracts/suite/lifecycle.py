@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,7 +30,13 @@ import requests
 
 from contracts.document import Document, Operation
 from contracts.resources import ResourceGroup, id_of, infer_resources
-from contracts.suite.checks import differences
+from contracts.suite.checks import (
+    IDEMPOTENCY_HEADER,
+    SIZE_PARAMS,
+    ContractViolation,
+    check_replay,
+    differences,
+)
 from contracts.suite.redact import redact
 from contracts.suite.session import SessionError, SessionKeeper, path_of
 
@@ -64,7 +71,11 @@ class _Chain:
         self.broken = False
         self._secrets = (lambda: set()) if show_secrets else keeper.secrets
 
-    def step(self, operation: str, what: str, action: Callable[[], None]) -> bool:
+    def step(
+        self, operation: str, what: str, action: Callable[[], None], *, breaks: bool = True
+    ) -> bool:
+        """Run a step; a failure skips the later steps unless `breaks` is False (a check
+        that nothing later depends on)."""
         if self.broken:
             self.steps.append(
                 Step(operation, what, True, "skipped: an earlier step did not pass", skipped=True)
@@ -86,7 +97,7 @@ class _Chain:
                     redact(curl_of(response), self._secrets()) if response is not None else "",
                 )
             )
-            self.broken = True
+            self.broken = breaks
             return False
         self.steps.append(Step(operation, what, True))
         return True
@@ -133,8 +144,10 @@ def run_lifecycle(
 ) -> list[Step]:
     """Walk the session chain, then each resource's; every step is reported."""
     steps = _session_chain(keeper, show_secrets)
-    for group in infer_resources(document):
-        steps += _resource_chain(keeper, group, schema, show_secrets)
+    groups = infer_resources(document)
+    references = _References(keeper, schema, groups)
+    for group in groups:
+        steps += _resource_chain(keeper, group, schema, show_secrets, references)
     return steps
 
 
@@ -254,8 +267,95 @@ def _bodies(schema: Any, op: Operation, document: Document) -> list[Any]:
     return found
 
 
+def _singular(name: str) -> str:
+    return name[:-3] + "y" if name.endswith("ies") else name[:-1] if name.endswith("s") else name
+
+
+class _References:
+    """Items a create body may have to point at (a loan names a book): one spare item
+    per resource, made when first needed and kept for the run."""
+
+    def __init__(self, keeper: SessionKeeper, schema: Any, groups: list[ResourceGroup]) -> None:
+        self.keeper, self.schema = keeper, schema
+        self.groups = {_singular(g.name): g for g in groups if g.create and not g.parent_params}
+        self._ids: dict[str, str | None] = {}
+
+    def _target(self, key: str) -> ResourceGroup | None:
+        lowered = key.lower()
+        for singular, group in self.groups.items():
+            names = {
+                singular,
+                f"{singular}slug",
+                f"{singular}_slug",
+                f"{singular}id",
+                f"{singular}_id",
+            }
+            if lowered in names:
+                return group
+        return None
+
+    def spare(self, group: ResourceGroup) -> str | None:
+        name = _singular(group.name)
+        if name not in self._ids:
+            self._ids[name] = None  # no recursion through a cycle of references
+            made = _create_one(self.keeper, group, self.schema, None)
+            if made is not None:
+                answer = made[0]
+                created = answer.json() if answer.content else None
+                self._ids[name] = id_of(created, group.id_param, answer.headers.get("Location"))
+        return self._ids[name]
+
+    def fill(self, body: Any, depth: int = 0) -> tuple[Any, bool]:
+        """`body` with string members that name another resource set to a real item."""
+        if not isinstance(body, dict) or depth > 2:
+            return body, False
+        out, changed = dict(body), False
+        for key, value in body.items():
+            target = self._target(str(key)) if isinstance(value, str) else None
+            if target is not None:
+                found = self.spare(target)
+                if found is not None:
+                    out[key], changed = found, True
+            elif isinstance(value, dict):
+                out[key], sub = self.fill(value, depth + 1)
+                changed = changed or sub
+        return out, changed
+
+
+def _create_one(
+    keeper: SessionKeeper, group: ResourceGroup, schema: Any, references: _References | None
+) -> tuple[requests.Response, Any] | None:
+    """A successful create and the valid body it took (references filled when the plain ones fail);
+    None when the server accepted none. A 5xx raises."""
+    assert group.create is not None
+    assert keeper.document is not None
+    bodies = _bodies(schema, group.create, keeper.document)
+    token = keeper.access_token() if keeper.plan.carries_session(group.create) else None
+    tries = [(b, False) for b in bodies]
+    if references is not None:
+        tries += [(b, True) for b in bodies]
+    keyed = group.create.parameter(IDEMPOTENCY_HEADER, "header") is not None
+    for body, fill in tries:
+        if fill:
+            assert references is not None
+            body, changed = references.fill(body)
+            if not changed:
+                continue
+        headers = {IDEMPOTENCY_HEADER: f"lifecycle-{uuid.uuid4()}"} if keyed else {}
+        answer = keeper.call(group.create, json=body, token=token, headers=headers)
+        if answer.status_code in _success(group.create):
+            return answer, body
+        if answer.status_code >= 500:
+            raise _Broken(f"create answered {answer.status_code}: {answer.text[:300]}", answer)
+    return None
+
+
 def _resource_chain(
-    keeper: SessionKeeper, group: ResourceGroup, schema: Any, show_secrets: bool
+    keeper: SessionKeeper,
+    group: ResourceGroup,
+    schema: Any,
+    show_secrets: bool,
+    references: _References | None = None,
 ) -> list[Step]:
     document = keeper.document
     assert document is not None
@@ -281,23 +381,33 @@ def _resource_chain(
 
     def create() -> None:
         assert group.create is not None
-        last: requests.Response | None = None
-        for body in _bodies(schema, group.create, document):
-            answer = keeper.call(group.create, json=body, token=token(group.create))
-            last = answer
-            if answer.status_code in _success(group.create):
-                state["created"] = answer.json() if answer.content else None
-                location = answer.headers.get("Location")
-                state["id"] = id_of(state["created"], group.id_param, location)
-                if state["id"] is None:
-                    raise _Broken(f"the created {group.name} names no {group.id_param}", answer)
-                return
-            if answer.status_code >= 500:
-                raise _Broken(f"create answered {answer.status_code}: {answer.text[:300]}", answer)
-        chain.broken = True  # nothing to read, update or delete
-        if last is None:
-            raise _Skip("no valid body could be made for the create operation")
-        raise _Skip(f"no generated body was accepted (last answer {last.status_code})")
+        made = _create_one(keeper, group, schema, references)
+        if made is None:
+            chain.broken = True  # nothing to read, update or delete
+            raise _Skip("the server accepted none of the valid bodies tried")
+        answer, state["body"] = made
+        state["answer"] = answer
+        state["created"] = answer.json() if answer.content else None
+        state["id"] = id_of(state["created"], group.id_param, answer.headers.get("Location"))
+        if state["id"] is None:
+            raise _Broken(f"the created {group.name} names no {group.id_param}", answer)
+
+    def replay() -> None:
+        assert group.create is not None
+        if group.create.parameter(IDEMPOTENCY_HEADER, "header") is None:
+            raise _Skip("the create declares no Idempotency-Key")
+        create_token = token(group.create)
+
+        def send(method: str, url: str, **kwargs: Any) -> requests.Response:
+            return keeper.send(method, url, token=create_token, **kwargs)
+
+        url = keeper.base_url + path_of(group.create)
+        body = json.dumps(state["body"]).encode()
+        key = state["answer"].request.headers.get(IDEMPOTENCY_HEADER)
+        try:
+            check_replay(send, group.create, url, key, body, "application/json", state["created"])
+        except ContractViolation as e:
+            raise _Broken(str(e)) from None
 
     def read() -> None:
         if group.read is None:
@@ -333,8 +443,20 @@ def _resource_chain(
     def listed() -> None:
         if group.list is None:
             raise _Skip("no list operation")
-        if not _find_in_list(keeper, group, state["id"], token(group.list)):
+        found, problems = _walk_list(keeper, group, state["id"], token(group.list), small=False)
+        if problems:
+            raise _Broken(f"paging the {group.name}: " + "; ".join(problems))
+        if not found:
             raise _Broken(f"{group.name} {state['id']} is on none of the first {MAX_PAGES} pages")
+
+    def small_pages() -> None:
+        if group.list is None:
+            raise _Skip("no list operation")
+        if not any(group.list.parameter(p, "query") for p in SIZE_PARAMS):
+            raise _Skip("the list has no page size parameter")
+        _, problems = _walk_list(keeper, group, state["id"], token(group.list), small=True)
+        if problems:
+            raise _Broken(f"paging the {group.name} {SMALL_PAGE} at a time: " + "; ".join(problems))
 
     def delete() -> None:
         if group.delete is None:
@@ -349,10 +471,14 @@ def _resource_chain(
 
     op_id = group.create.operation_id
     chain.step(op_id, f"{group.name}: create one", create)
+    what = f"{group.name}: replay the create with its Idempotency-Key"
+    chain.step(op_id, what, replay, breaks=False)
     chain.step(_id(group.read), f"{group.name}: read it", read)
     chain.step(_id(group.update), f"{group.name}: update it", update)
     chain.step(_id(group.read), f"{group.name}: read the update", read_update)
-    chain.step(_id(group.list), f"{group.name}: find it in the list", listed)
+    chain.step(_id(group.list), f"{group.name}: find it in the list, page by page", listed)
+    what = f"{group.name}: small pages neither repeat items nor miscount"
+    chain.step(_id(group.list), what, small_pages, breaks=False)
     chain.step(_id(group.delete), f"{group.name}: delete it", delete)
     chain.step(_id(group.read), f"{group.name}: read it again: 404", gone)
     return chain.steps
@@ -384,35 +510,79 @@ def _contains(node: Any, wanted: str, id_param: str) -> bool:
     return False
 
 
-def _find_in_list(
-    keeper: SessionKeeper, group: ResourceGroup, wanted: str, token: str | None
-) -> bool:
+COUNT_NAMES = ("count", "total", "total_count", "totalCount")
+
+
+def _page_items(body: Any) -> list[Any]:
+    """The items of a page: the body itself, or its first array of objects (`{"books": [...]}`)."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for value in body.values():
+            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                return value
+    return []
+
+
+def _count_of(answer: requests.Response, body: Any) -> int | None:
+    """The total the first page announces: X-Total-Count, or a count member of the body."""
+    header = answer.headers.get("X-Total-Count", "")
+    if header.strip().isdigit():
+        return int(header)
+    if isinstance(body, dict):
+        for key, value in body.items():
+            named = key in COUNT_NAMES or key.endswith(("Count", "_count"))
+            if named and isinstance(value, int) and not isinstance(value, bool):
+                return value
+    return None
+
+
+SMALL_PAGE = 2  # pages this small show repeats and wrong counts with few items
+
+
+def _walk_list(
+    keeper: SessionKeeper, group: ResourceGroup, wanted: str, token: str | None, *, small: bool
+) -> tuple[bool, list[str]]:
+    """Every page of the list, as a client pages (`small`: the smallest pages the document
+    allows, else the largest): is `wanted` on one, does an item come back on a later page,
+    and does the total the first page announces match the items seen?"""
     assert group.list is not None
-    size = next(
-        (
-            p
-            for p in ("page_size", "per_page", "pageSize", "limit", "size")
-            if group.list.parameter(p, "query")
-        ),
-        None,
-    )
+    size = next((p for p in SIZE_PARAMS if group.list.parameter(p, "query")), None)
     params: dict[str, Any] = {}
     if size is not None:
-        schema = group.list.parameter(size, "query").schema  # type: ignore[union-attr]
-        params[size] = (
-            int(schema.get("maximum", 100)) if isinstance(schema.get("maximum", 100), int) else 100
-        )
+        declared = group.list.parameter(size, "query")
+        bounds = declared.schema if declared is not None else {}
+        maximum, minimum = bounds.get("maximum"), bounds.get("minimum", 1)
+        if small:
+            params[size] = max(SMALL_PAGE, minimum) if isinstance(minimum, int) else SMALL_PAGE
+        else:
+            params[size] = maximum if isinstance(maximum, int) and maximum <= 500 else 100
     url: str | None = keeper.base_url + path_of(group.list)
-    for _ in range(MAX_PAGES):
+    found, problems, total = False, [], None
+    seen: set[str] = set()
+    for page in range(1, MAX_PAGES + 1):
         assert url is not None
         answer = keeper.send("GET", url, token=token, params=params)
-        body = _expect(answer, (200,), f"list the {group.name}")
-        if _contains(body, wanted, group.id_param):
-            return True
+        body = _expect(answer, (200,), f"list the {group.name} (page {page})")
+        if page == 1:
+            total = _count_of(answer, body)
+        ids = [id_of(item, group.id_param) for item in _page_items(body)]
+        repeated = sorted({i for i in ids if i is not None and i in seen})
+        if repeated:
+            problems.append(f"page {page} repeats {', '.join(repeated[:5])} from earlier pages")
+        seen.update(i for i in ids if i is not None)
+        found = found or wanted in ids or _contains(body, wanted, group.id_param)
+        if total is not None and len(seen) > total:
+            problems.append(f"the first page announces {total} {group.name}; {len(seen)} seen")
+            return found, problems
         url, params = _next_page(answer, body, url, params, group.list)
         if url is None:
-            return False
-    return False
+            if total is not None and total != len(seen):
+                problems.append(
+                    f"the first page announces {total} {group.name}; the pages hold {len(seen)}"
+                )
+            return found, problems
+    return found, problems  # past MAX_PAGES: no verdict on the total
 
 
 def _next_page(
@@ -422,6 +592,8 @@ def _next_page(
     following = answer.links.get("next", {}).get("url")
     if following:
         return urljoin(url, following), {}
+    if answer.links:
+        return None, params  # the server pages by Link and names no next page: the end
     if isinstance(body, dict):
         for name in ("next_cursor", "nextCursor", "cursor", "next", "next_page_token"):
             cursor = body.get(name)

@@ -4,8 +4,10 @@
     ├── ServerError               serverError          502, 503, 504 and other 5xx
     │   └── InternalServerError   internalServerError  500
     ├── ConnectionTimeout         connectionTimeout    no connection within the connect timeout
+    │                                                  (or the attempt's deadline)
     ├── SendTimeout               sendTimeout          writing the request timed out; 408
-    ├── ReceiveTimeout            receiveTimeout       no (complete) response in time
+    ├── ReceiveTimeout            receiveTimeout       no complete response within the read
+    │                                                  timeout or the attempt's deadline
     ├── BadRequest                badRequest           400, 422 and other 4xx without a kind
     ├── Unauthorized              unauthorized         401, or the session ended
     ├── Forbidden                 forbidden            403
@@ -14,7 +16,20 @@
     ├── TooManyRequests           tooManyRequests      429 (the seed's union lacks it)
     ├── NoInternetConnection      noInternetConnection connection refused, reset, DNS failure
     ├── RequestCancelled          requestCancelled     the caller cancelled the call
-    └── Unexpected                unexpected           a body that is not what the contract says
+    └── Unexpected                unexpected           a body that is not what the contract says;
+        │                                              a redirect (never followed)
+        └── ResponseTooLarge      unexpected           a body over `max_response_bytes`
+
+`ResponseTooLarge` keeps the kind `unexpected` on purpose: the kinds are the
+seed's union, which apps switch on and adapters report, and a body larger
+than any the contract describes is a response the contract does not allow.
+It is never retried (the server would send the same again); Python callers
+can still catch it by its class, and it carries the `limit` it broke.
+
+The per-attempt deadline and the call's `deadline_s` add no kind either: they
+report the timeout of the phase they cut, `connectionTimeout` while
+connecting, `sendTimeout` while sending and `receiveTimeout` while waiting for
+or reading the answer (a drip is always the last).
 
 Every error carries a stable `kind` (the seed's names), the HTTP `status` and
 the problem `code` when there was a response, a user-facing `message`, and
@@ -133,6 +148,14 @@ class RequestCancelled(ApiError):
 
 class Unexpected(ApiError):
     kind = "unexpected"
+
+
+class ResponseTooLarge(Unexpected):
+    """The response (on the wire or inflated) is larger than `max_response_bytes`."""
+
+    def __init__(self, detail: str, *, limit: int, status: int | None = None) -> None:
+        super().__init__(detail, status=status)
+        self.limit = limit
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

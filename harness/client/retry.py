@@ -4,7 +4,8 @@
 one attempt into a `Retry(delay)` or a `GiveUp(reason)`. The delay is capped
 exponential backoff with full jitter (AWS Architecture Blog, "Exponential
 Backoff and Jitter"), or what the server's Retry-After asks (RFC 9110
-s10.2.3) when that is within the cap.
+s10.2.3) when that is within the cap. A Retry-After that cannot be parsed or
+is absurd (see `parse_retry_after`) counts as absent.
 
 What is retried (RFC 9110 s9.2.2):
 - failures before the request was sent (connection refused, reset before
@@ -71,6 +72,12 @@ Decision = Retry | GiveUp
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """max_attempts: attempts per call, the first included. base_delay_s and
+    max_delay_s: the backoff's base and cap. deadline_s: the whole call's
+    budget, attempts, sleeps and any refresh included: no sleep is planned past
+    it and the engine cuts off an attempt still running when it falls.
+    max_retry_after_s: the longest Retry-After honoured; a longer one gives up."""
+
     max_attempts: int = 4
     base_delay_s: float = 0.2
     max_delay_s: float = 5.0
@@ -130,23 +137,48 @@ class RetryPolicy:
         return Retry(delay, reason)
 
 
+# No server means a wait longer than this; a longer one is noise or an attack.
+PLAUSIBLE_RETRY_AFTER_S = 86_400.0
+_MAX_DIGITS = len(str(int(PLAUSIBLE_RETRY_AFTER_S)))
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value (delay-seconds or an HTTP-date)."""
+    """Seconds to wait from a Retry-After value (RFC 9110 s10.2.3: delay-seconds or
+    an HTTP-date), or None when the value gives no usable delay.
+
+    Never raises. None for anything unparsable (garbage, a sign, a fraction,
+    non-ASCII digits) and for anything absurd: a delay over
+    PLAUSIBLE_RETRY_AFTER_S (one day), however many digits it has, or a date
+    further ahead than that. None means "no Retry-After": the policy falls
+    back to its own backoff, within its attempts, deadline and budget. A
+    plausible delay over the policy's `max_retry_after_s` is still honoured
+    by giving up at once. A date in the past means now.
+    """
     if value is None:
         return None
     text = value.strip()
     if text.isascii() and text.isdigit():
-        return float(int(text))
+        digits = text.lstrip("0") or "0"
+        if len(digits) > _MAX_DIGITS:  # before int(): 5,000 digits would raise
+            return None
+        seconds = float(digits)
+        return seconds if seconds <= PLAUSIBLE_RETRY_AFTER_S else None
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if moment is None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     now = now or datetime.now(UTC)
-    return max(0.0, (moment - now).total_seconds())
+    try:
+        seconds = (moment - now).total_seconds()
+    except OverflowError:
+        return None
+    if seconds > PLAUSIBLE_RETRY_AFTER_S:
+        return None
+    return max(0.0, seconds)
 
 
 @dataclass

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import socket
 import subprocess
@@ -13,8 +14,11 @@ import httpx
 import pytest
 from mock_testkit import harness_command, harness_mock_process
 
-from harness import check_cli
-from harness.cli import main
+from harness import check_cli, cli
+from harness.cli import build_parser, main
+from harness.control import TOKEN_ENV
+from mocks.server import beyond_loopback_warning
+from mocks.settings import MockSettings
 from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 
@@ -30,11 +34,13 @@ def test_harness_mock_serves_until_sigint(tmp_path: Path) -> None:
         assert f"Control API   {base_url}/__harness/" in banner
         assert f"{DEMO_EMAIL} / {DEMO_PASSWORD}" in banner
         assert "Access TTL    60 s" in banner
-        assert "API key       cli-key" in banner
+        assert "API key       required in X-API-Key" in banner
+        assert "cli-key" not in banner  # the user gave it; the terminal need not repeat it
         health = httpx.get(f"{base_url}/__harness/health", timeout=10)
         assert health.json()["status"] == "ok"
         config = httpx.get(f"{base_url}/__harness/config", timeout=10).json()
-        assert (config["api_key"], config["access_ttl_s"]) == ("cli-key", 60)
+        assert (config["api_key_set"], config["access_ttl_s"]) == (True, 60)
+        assert "cli-key" not in json.dumps(config)
         refused = httpx.get(f"{base_url}/v1/products", timeout=10)
         assert refused.json()["code"] == "missing_api_key"
 
@@ -174,3 +180,131 @@ def test_a_port_in_use_is_reported_plainly() -> None:
     assert done.returncode != 0
     assert "harness mock:" in done.stderr
     assert str(port) in done.stderr or "in use" in done.stderr
+
+
+# --- the control token ----------------------------------------------------------------
+
+
+def _token_in(banner: str) -> str:
+    found = re.search(r"Control token (\S+)  \(send it as X-Harness-Token", banner)
+    assert found, banner
+    return found.group(1)
+
+
+def test_a_requested_control_token_is_printed_once_and_required(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with harness_mock_process("--control-token", stderr_path=tmp_path / "err.txt") as mock:
+        token = _token_in(mock.banner)
+        assert mock.banner.count(token) == 1
+        health = f"{mock.base_url}/__harness/health"
+        assert httpx.get(health, timeout=10).status_code == 401
+        assert httpx.get(health, headers={"X-Harness-Token": token}, timeout=10).status_code == 200
+        # harness commands send it themselves, from the environment.
+        assert main(["fault", "list", "--url", mock.base_url]) == 1
+        assert "control_token_required" in capsys.readouterr().err
+        monkeypatch.setenv(TOKEN_ENV, token)
+        assert main(["fault", "list", "--url", mock.base_url]) == 0
+        assert "no fault rules" in capsys.readouterr().out
+    assert token not in (tmp_path / "err.txt").read_text()
+
+
+def test_a_token_file_keeps_the_token_off_the_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    path = tmp_path / "token"
+    path.write_text("old")
+    path.chmod(0o644)
+    args = ("--control-token-file", str(path))
+    with harness_mock_process(*args, stderr_path=tmp_path / "err.txt") as mock:
+        token = path.read_text().strip()
+        assert len(token) >= 40
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert token not in mock.banner
+        assert f"Control token written to {path}" in mock.banner
+        headers = {"X-Harness-Token": token}
+        response = httpx.get(f"{mock.base_url}/__harness/health", headers=headers, timeout=10)
+        assert response.status_code == 200
+
+
+def test_a_token_from_the_environment_is_required_and_never_printed(tmp_path: Path) -> None:
+    env = {TOKEN_ENV: "from-the-environment-1234"}
+    with harness_mock_process(stderr_path=tmp_path / "err.txt", env=env) as mock:
+        assert "from-the-environment-1234" not in mock.banner
+        assert f"Control token from {TOKEN_ENV}" in mock.banner
+        url = f"{mock.base_url}/__harness/health"
+        assert httpx.get(url, timeout=10).status_code == 401
+        ok = httpx.get(url, headers={"X-Harness-Token": env[TOKEN_ENV]}, timeout=10)
+        assert ok.status_code == 200
+
+
+def test_without_a_request_a_loopback_mock_needs_no_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with harness_mock_process(stderr_path=tmp_path / "err.txt") as mock:
+        assert "Control token" not in mock.banner
+        assert httpx.get(f"{mock.base_url}/__harness/health", timeout=10).status_code == 200
+
+
+def test_beyond_loopback_a_token_is_made_and_a_loud_warning_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The decision and the words, without listening beyond loopback in a test.
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    args = build_parser("mock").parse_args(["mock", "--host", "0.0.0.0"])
+    token, line = cli._control_token(args)
+    assert token is not None
+    assert line is not None
+    assert line.startswith(token)
+    warning = beyond_loopback_warning("0.0.0.0", 8080)
+    assert warning.startswith("WARNING: ")
+    assert "beyond loopback" in warning
+    assert "control token" in warning
+    banner = cli._banner("http://0.0.0.0:8080", MockSettings(), None, None, line)
+    assert f"Control token {token}" in banner
+
+
+def test_an_unwritable_token_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing-dir" / "token"
+    assert main(["mock", "--port", "0", "--control-token-file", str(target)]) == 2
+    assert capsys.readouterr().err.startswith("harness mock: control token: ")
+
+
+def test_harness_check_interrupted_shows_the_scorecard_of_what_ran_and_exits_130(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = check_cli_args(tmp_path)
+    seen: list[str] = []
+
+    def fake(argv: list[str]) -> int:
+        seen.append(argv[0])
+        if argv[0] == "verify":
+            raise KeyboardInterrupt
+        return 0
+
+    assert check_cli.run(args, fake) == 130
+    captured = capsys.readouterr()
+    assert seen == ["smoke", "contract", "verify"]  # no stage after the interrupted one
+    scorecard = captured.out.split("Scorecard")[1]
+    assert "PASS  smoke" in scorecard
+    assert "STOP  conformance" in scorecard
+    assert "load" not in scorecard
+    assert captured.err.strip().splitlines() == ["harness check: interrupted during conformance"]
+
+
+def test_harness_check_stops_after_a_stage_that_was_interrupted_itself(tmp_path: Path) -> None:
+    # harness load catches Ctrl-C itself, writes its partial report and returns 130.
+    args = check_cli_args(tmp_path, "--skip", "smoke")
+    seen: list[str] = []
+
+    def fake(argv: list[str]) -> int:
+        seen.append(argv[0])
+        return 130 if argv[0] == "contract" else 0
+
+    assert check_cli.run(args, fake) == 130
+    assert seen == ["contract"]

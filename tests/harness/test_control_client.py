@@ -47,7 +47,7 @@ def test_configure_returns_the_whole_config(harness_control: ControlClient) -> N
     config = harness_control.configure(reuse_detection=False)
     assert config["reuse_detection"] is False
     assert config == harness_control.config()
-    assert set(config) >= {"access_ttl_s", "api_key", "signing"}
+    assert set(config) >= {"access_ttl_s", "api_key_set", "signing"}
 
 
 def test_bad_calls_raise_control_error_with_the_reason(harness_control: ControlClient) -> None:
@@ -63,5 +63,5 @@ def test_reset(api: ApiClient, harness_control: ControlClient) -> None:
     api.register("temp@example.com")
     harness_control.configure(api_key="k")
     assert harness_control.reset() is None
-    assert harness_control.config()["api_key"] is None
+    assert harness_control.config()["api_key_set"] is False
     assert harness_control.entries() == []

@@ -37,7 +37,7 @@ def test_1_changes_config_data_and_clock(harness_mock, harness_control):
 def test_2_sees_the_reset_state(harness_mock, harness_control):
     assert harness_mock is SERVERS[0]  # one server for the session
     assert harness_control.base_url == harness_mock.base_url
-    assert harness_control.config() == MockSettings().model_dump()
+    assert harness_control.config() == MockSettings().public()
     health = harness_control.health()
     assert health["products"] == 300
     assert health["journal"]["counters"] == {}
@@ -63,13 +63,13 @@ def harness_mock_settings():
 
 
 def test_1_starts_with_the_overridden_settings(harness_mock, harness_control):
-    assert harness_control.config()["api_key"] == "suite-key"
+    assert harness_control.config()["api_key_set"] is True
     harness_control.configure(api_key=None)
 
 
 def test_2_reset_returns_to_the_overridden_settings(harness_mock, harness_control):
     config = harness_control.config()
-    assert (config["api_key"], config["access_ttl_s"]) == ("suite-key", 30)
+    assert (config["api_key_set"], config["access_ttl_s"]) == (True, 30)
     response = httpx.get(harness_mock.base_url + "/v1/products")
     assert response.json()["code"] == "missing_api_key"
 """
@@ -95,3 +95,26 @@ def test_a_failing_inner_test_is_reported(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*assert 300 == 1*"])
+
+
+REQUIRED_TOKEN = """
+import httpx
+import pytest
+
+
+@pytest.fixture(scope="session")
+def harness_control_token():
+    return True
+
+
+def test_the_fixtures_send_the_token(harness_mock, harness_control):
+    assert harness_mock.control_token
+    assert harness_control.health()["status"] == "ok"
+    assert httpx.get(harness_mock.control_url + "/health").status_code == 401
+"""
+
+
+def test_a_suite_can_require_the_control_token(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inner=REQUIRED_TOKEN)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -50,8 +50,11 @@ def _start(report: Path, *options: str) -> Run:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
     base = tmp_path_factory.mktemp("load")
     started = {
+        # Progress every 2 s: locust's run-time timer counts from gevent's loop time,
+        # which a slow start on a busy machine leaves seconds behind (runs end early).
         "reference": _start(
-            base / "reference", "--profile", "fault-mix", "--users", "5", "--duration", "8s"
+            base / "reference",
+            *("--profile", "fault-mix", "--users", "5", "--duration", "8s", "--progress-s", "2"),
         ),
         "defective": _start(
             base / "defective",

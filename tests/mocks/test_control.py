@@ -35,8 +35,8 @@ def test_reset_restores_data_sessions_clock_and_config(
     harness_control.configure(access_ttl_s=5, rotate_refresh_tokens=False)
     response = api.post("/__harness/reset")
     assert response.status_code == 200
-    assert response.json() == {"status": "reset", "config": MockSettings().model_dump()}
-    assert harness_control.config() == MockSettings().model_dump()
+    assert response.json() == {"status": "reset", "config": MockSettings().public()}
+    assert harness_control.config() == MockSettings().public()
     assert harness_control.health()["products"] == 300
     assert api.get(CLOCK).json()["offset_s"] == 0
     assert harness_control.entries() == []
@@ -67,9 +67,9 @@ def test_expire_tokens_reports_how_far_it_reached(
 
 
 def test_get_and_put_config(api: ApiClient, harness_control: ControlClient) -> None:
-    assert harness_control.config() == MockSettings().model_dump()
+    assert harness_control.config() == MockSettings().public()
     updated = harness_control.configure(access_ttl_s=42, api_key="k")
-    assert updated == MockSettings(access_ttl_s=42, api_key="k").model_dump()
+    assert updated == MockSettings(access_ttl_s=42, api_key="k").public()
     assert harness_control.config() == updated
     assert harness_control.configure() == updated  # an empty change changes nothing
     assert api.put(CONFIG, content=b"").json() == updated
@@ -120,15 +120,15 @@ def test_bad_config_is_a_400_naming_the_field(
     problem = assert_problem(api.put(CONFIG, json={"api_key": "ok"} | body), 400, "invalid_config")
     assert field in problem.detail
     assert any(field in reason for reason in problem.model_extra["errors"])  # type: ignore[index]
-    assert harness_control.config() == MockSettings().model_dump()  # nothing applied
+    assert harness_control.config() == MockSettings().public()  # nothing applied
 
 
 @pytest.mark.parametrize("raw", [b"{nope", b"[1]", b'"text"'])
 def test_non_object_config_bodies_are_a_400(
     api: ApiClient, harness_control: ControlClient, raw: bytes
 ) -> None:
-    assert_problem(api.put(CONFIG, content=raw), 400)
-    assert harness_control.config() == MockSettings().model_dump()
+    assert_problem(api.put(CONFIG, content=raw, headers={"content-type": "application/json"}), 400)
+    assert harness_control.config() == MockSettings().public()
 
 
 @pytest.mark.parametrize(

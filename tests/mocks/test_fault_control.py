@@ -137,7 +137,9 @@ def test_a_bad_rule_is_a_400_naming_the_field_and_reason(
 def test_a_body_that_is_not_a_json_object_is_a_400(
     api: ApiClient, harness_control: ControlClient, raw: bytes, code: str
 ) -> None:
-    assert_problem(api.post(FAULTS, content=raw), 400, code)
+    assert_problem(
+        api.post(FAULTS, content=raw, headers={"content-type": "application/json"}), 400, code
+    )
     assert harness_control.faults() == []
 
 
@@ -169,7 +171,7 @@ def test_a_builtin_scenario_replaces_the_rules(
     assert response.status_code == 200
     body = response.json()
     assert body["scenario"] == "flaky"
-    assert body["config"] == MockSettings().model_dump()
+    assert body["config"] == MockSettings().public()
     assert [rule["id"] for rule in body["faults"]] == ["flaky-503", "flaky-slow"]
     assert harness_control.faults() == body["faults"]
     flaky = body["faults"][0]["rule"]
@@ -192,7 +194,7 @@ def test_a_scenario_config_applies_on_top_of_the_startup_config(
 ) -> None:
     harness_control.configure(fault_header=True, access_ttl_s=42)
     api.post(SCENARIO, json={"name": "chaos"})
-    assert harness_control.config() == MockSettings(access_ttl_s=60).model_dump()
+    assert harness_control.config() == MockSettings(access_ttl_s=60).public()
     assert len(harness_control.faults()) == 9
 
 
@@ -250,7 +252,7 @@ def test_a_bad_inline_scenario_is_a_400_with_the_reason(
     problem = assert_problem(response, 400, "invalid_scenario")
     assert reason in problem.detail
     assert _ids(harness_control) == ["kept"]
-    assert harness_control.config() == MockSettings().model_dump()
+    assert harness_control.config() == MockSettings().public()
 
 
 @pytest.mark.parametrize(
@@ -289,5 +291,5 @@ def test_reset_removes_rules_and_restores_the_config(
     harness_control.add_fault(RESET)
     assert api.post("/__harness/reset").status_code == 200
     assert harness_control.faults() == []
-    assert harness_control.config() == MockSettings().model_dump()
+    assert harness_control.config() == MockSettings().public()
     assert api.get(PRODUCTS).status_code == 401

@@ -70,7 +70,7 @@ def test_reset_restores_the_startup_config_without_a_key(
     api: ApiClient, api_key: str, harness_control: ControlClient
 ) -> None:
     harness_control.reset()
-    assert harness_control.config()["api_key"] is None
+    assert harness_control.config()["api_key_set"] is False
     api.login()
 
 
@@ -169,6 +169,18 @@ def test_a_wrong_secret_is_refused(api: ApiClient) -> None:
 def test_a_reused_nonce_is_refused(api: ApiClient) -> None:
     _signed_login(api, nonce="nonce-1")
     headers = signature_headers(SECRET, "POST", LOGIN, LOGIN_BODY, nonce="nonce-1")
+    assert_problem(_send(api, "POST", LOGIN, LOGIN_BODY, headers), 403, "signature_replayed")
+
+
+@pytest.mark.usefixtures("signed")
+def test_a_reset_does_not_make_a_captured_request_valid_again(
+    api: ApiClient, harness_control: ControlClient
+) -> None:
+    headers = signature_headers(SECRET, "POST", LOGIN, LOGIN_BODY)
+    assert _send(api, "POST", LOGIN, LOGIN_BODY, headers).status_code == 200
+    harness_control.reset()
+    harness_control.configure(signing=True, signing_secret=SECRET)
+    # The captured request, replayed byte for byte after the reset: still a replay.
     assert_problem(_send(api, "POST", LOGIN, LOGIN_BODY, headers), 403, "signature_replayed")
 
 

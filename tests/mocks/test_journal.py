@@ -197,6 +197,29 @@ def test_body_sha256_is_the_hash_of_the_body_sent(
     assert entry["body_sha256"] == hashlib.sha256(body).hexdigest()
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/auth/login", {"email": "demo@example.com", "password": "demo-password"}),
+        ("/v1/auth/login", {"email": "demo@example.com", "password": "guess-1"}),
+        ("/v1/auth/register", {"email": "n@example.com", "password": "pw-123456", "name": "N"}),
+        ("/v1/auth/refresh", {"refresh_token": "rt-guessable"}),
+        ("/v1/auth/loginn", {"email": "demo@example.com", "password": "typo-route"}),
+    ],
+)
+def test_auth_bodies_are_never_hashed_into_the_journal(
+    api: ApiClient, harness_control: ControlClient, path: str, body: dict[str, str]
+) -> None:
+    # An unsalted SHA-256 of {"email": ..., "password": ...} is a password hash anyone
+    # reading the journal can brute-force; the journal keeps no digest of auth bodies.
+    raw = json.dumps(body).encode()
+    api.post(path, content=raw, headers={"content-type": "application/json"})
+    (entry,) = _entries(harness_control)
+    assert entry["path"] == path
+    assert entry["body_sha256"] is None
+    assert hashlib.sha256(raw).hexdigest() not in json.dumps(harness_control.journal())
+
+
 def test_idempotency_outcomes_are_recorded(
     api: ApiClient, demo: Tokens, harness_control: ControlClient
 ) -> None:

@@ -16,8 +16,15 @@ from contracts import models
 from harness.control import ControlClient
 from mocks.api import MAX_PAGE_SIZE, _int_param
 from mocks.problems import ProblemError
+from mocks.store import SHOP_EMAIL, SHOP_PASSWORD
 
 PRODUCT_LIST = TypeAdapter(list[models.Product])
+
+
+@pytest.fixture
+def shop(api: ApiClient) -> Tokens:
+    """The seeded catalogue's owner: the one account that may change seeded products."""
+    return api.login(SHOP_EMAIL, SHOP_PASSWORD)
 
 
 def _page(api: ApiClient, auth: Tokens, **params: Any) -> tuple[list[models.Product], Any]:
@@ -253,12 +260,12 @@ def test_put_replaces_every_field_but_keeps_id_and_creation_time(
 
 
 def test_changing_the_category_moves_the_product_between_listings(
-    api: ApiClient, demo: Tokens
+    api: ApiClient, demo: Tokens, shop: Tokens
 ) -> None:
     product_id = api.all_product_ids(demo, "home")[0]
     homes, books, total = api.total(demo, "home"), api.total(demo, "books"), api.total(demo)
     body = product_input(category_id="books")
-    assert api.put(f"{PRODUCTS}/{product_id}", demo, json=body).status_code == 200
+    assert api.put(f"{PRODUCTS}/{product_id}", shop, json=body).status_code == 200
     assert product_id not in api.all_product_ids(demo, "home")
     assert product_id in api.all_product_ids(demo, "books")
     assert (api.total(demo, "home"), api.total(demo, "books")) == (homes - 1, books + 1)
@@ -270,10 +277,12 @@ def test_put_on_an_unknown_product_is_a_404(api: ApiClient, demo: Tokens) -> Non
     assert_problem(response, 404, "product_not_found")
 
 
-def test_put_with_an_invalid_body_changes_nothing(api: ApiClient, demo: Tokens) -> None:
+def test_put_with_an_invalid_body_changes_nothing(
+    api: ApiClient, demo: Tokens, shop: Tokens
+) -> None:
     product_id = api.all_product_ids(demo)[0]
     before = api.get(f"{PRODUCTS}/{product_id}", demo).json()
-    response = api.put(f"{PRODUCTS}/{product_id}", demo, json={"name": "Only a name"})
+    response = api.put(f"{PRODUCTS}/{product_id}", shop, json={"name": "Only a name"})
     assert_problem(response, 422, "validation_failed")
     assert api.get(f"{PRODUCTS}/{product_id}", demo).json() == before
 
@@ -281,14 +290,16 @@ def test_put_with_an_invalid_body_changes_nothing(api: ApiClient, demo: Tokens) 
 # --- delete -----------------------------------------------------------------------
 
 
-def test_delete_then_404_and_the_listing_shrinks(api: ApiClient, demo: Tokens) -> None:
+def test_delete_then_404_and_the_listing_shrinks(
+    api: ApiClient, demo: Tokens, shop: Tokens
+) -> None:
     product_id = api.all_product_ids(demo, "toys")[0]
     total, toys = api.total(demo), api.total(demo, "toys")
-    response = api.delete(f"{PRODUCTS}/{product_id}", demo)
+    response = api.delete(f"{PRODUCTS}/{product_id}", shop)
     assert response.status_code == 204
     assert response.content == b""
     assert_problem(api.get(f"{PRODUCTS}/{product_id}", demo), 404, "product_not_found")
-    assert_problem(api.delete(f"{PRODUCTS}/{product_id}", demo), 404, "product_not_found")
+    assert_problem(api.delete(f"{PRODUCTS}/{product_id}", shop), 404, "product_not_found")
     assert (api.total(demo), api.total(demo, "toys")) == (total - 1, toys - 1)
     assert product_id not in api.all_product_ids(demo)
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.models import CategoryId, ProductInput
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD, EmailTaken, Store
+from mocks.store import DEMO_EMAIL, DEMO_PASSWORD, SHOP_ID, EmailTaken, Store
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -72,7 +72,7 @@ def test_demo_user_authenticates_case_insensitively(seeded: Store) -> None:
 
 def test_passwords_are_not_stored_in_plain_text(seeded: Store) -> None:
     demo = seeded.users["usr_demo"]
-    assert DEMO_PASSWORD.encode() not in demo.password_hash
+    assert DEMO_PASSWORD not in demo.password_hash
 
 
 def test_create_user_and_email_uniqueness(store: Store) -> None:
@@ -94,7 +94,7 @@ def test_update_user_moves_the_email_index(store: Store) -> None:
 
 
 def test_create_appends_to_both_listings(store: Store) -> None:
-    product = store.create_product(_input(category_id="books"), NOW)
+    product = store.create_product(_input(category_id="books"), NOW, "usr_demo")
     assert product.created_at == NOW
     assert store.page(41, 1, None) == ([product], 41)
     books, total = store.page(1, 100, CategoryId.BOOKS)
@@ -103,13 +103,24 @@ def test_create_appends_to_both_listings(store: Store) -> None:
 
 
 def test_replace_keeps_id_and_moves_category(store: Store) -> None:
-    product = store.create_product(_input(), NOW)
+    product = store.create_product(_input(), NOW, "usr_demo")
     homes = store.page(1, 100, CategoryId.HOME)[1]
     replaced = store.replace_product(product.id, _input(name="New", category_id="toys"))
     assert (replaced.id, replaced.created_at, replaced.name) == (product.id, NOW, "New")
     assert store.page(1, 100, CategoryId.HOME)[1] == homes - 1
     assert replaced in store.page(1, 100, CategoryId.TOYS)[0]
     assert store.page(1, 100, None)[1] == 41
+
+
+def test_products_belong_to_their_creator_and_the_catalogue_to_the_shop(store: Store) -> None:
+    assert set(store.owners) == set(store.products)
+    assert set(store.owners.values()) == {SHOP_ID}
+    product = store.create_product(_input(), NOW, "usr_demo")
+    assert store.owners[product.id] == "usr_demo"
+    store.delete_product(product.id)
+    assert product.id not in store.owners
+    store.reset()
+    assert set(store.owners.values()) == {SHOP_ID}
 
 
 def test_delete_removes_from_both_listings(store: Store) -> None:
@@ -123,21 +134,23 @@ def test_delete_removes_from_both_listings(store: Store) -> None:
 
 
 def test_reset_restores_the_seeded_data(store: Store, seeded: Store) -> None:
-    store.create_product(_input(), NOW)
+    users = dict(store.users)  # salted hashes: the same seed hashes differently per store
+    store.create_product(_input(), NOW, "usr_demo")
     store.delete_product(next(iter(seeded.products)))
     store.create_user("x@example.com", "password1", "X", NOW)
     store.update_user("usr_demo", "Renamed", None)
     store.reset()
     assert store.products == seeded.products
     assert store.page(1, 100, None) == seeded.page(1, 100, None)
-    assert store.users == seeded.users
+    assert store.users == users
+    assert store.owners == seeded.owners
     assert store.authenticate("x@example.com", "password1") is None
 
 
 def test_new_ids_repeat_after_reset(store: Store) -> None:
-    first = store.create_product(_input(), NOW).id
+    first = store.create_product(_input(), NOW, "usr_demo").id
     store.reset()
-    assert store.create_product(_input(), NOW).id == first
+    assert store.create_product(_input(), NOW, "usr_demo").id == first
 
 
 @given(cents=st.integers(min_value=1, max_value=100_000_000_000))
@@ -150,7 +163,7 @@ def test_cent_prices_survive_input_and_output_exactly(cents: int) -> None:
         f'{{"name": "n", "price": {text}, "category_id": "home"}}'
     )
     assert data.price == amount
-    product = Store(seed=1, product_count=0).create_product(data, NOW)
+    product = Store(seed=1, product_count=0).create_product(data, NOW, "usr_demo")
     emitted = product.model_dump_json()
     assert f'"price":{text},' in emitted
     assert json.loads(emitted, parse_float=Decimal)["price"] == amount

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.client.retry import (
+    PLAUSIBLE_RETRY_AFTER_S,
     Attempt,
     GiveUp,
     Phase,
@@ -120,9 +121,10 @@ def test_retry_after_over_the_cap_gives_up_at_once() -> None:
     assert "over the cap" in decision.reason
 
 
-@given(seconds=st.integers(0, 10**6))
-def test_retry_after_seconds_parse(seconds: int) -> None:
+@given(seconds=st.integers(0, int(PLAUSIBLE_RETRY_AFTER_S)), zeros=st.integers(0, 30))
+def test_retry_after_seconds_parse(seconds: int, zeros: int) -> None:
     assert parse_retry_after(str(seconds)) == seconds
+    assert parse_retry_after("0" * zeros + str(seconds)) == seconds
 
 
 @given(ahead=st.integers(0, 86400))
@@ -132,13 +134,76 @@ def test_retry_after_http_dates_parse(ahead: int) -> None:
     assert parse_retry_after(header, now=now) == ahead
 
 
-@pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5", "Thu, 99 Foo 2015"])
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "soon", "-5", "+5", "1.5", "1e3", "0x10", "\u0661\u0662", "Thu, 99 Foo 2015"],
+)
 def test_unusable_retry_after_values_are_ignored(value: str | None) -> None:
     assert parse_retry_after(value) is None
 
 
 def test_a_date_in_the_past_means_now() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9" * 5000,  # int() alone raises ValueError past 4,300 digits
+        "1" + "0" * 400,  # float() alone raises OverflowError
+        str(int(PLAUSIBLE_RETRY_AFTER_S) + 1),
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Sun, 06 Nov 1994 08:49:37 -9999",  # an offset no clock has
+    ],
+)
+def test_absurd_retry_after_values_are_ignored(value: str) -> None:
+    assert parse_retry_after(value) is None
+
+
+@given(digits=st.text("0123456789", min_size=1, max_size=6000))
+def test_any_run_of_digits_parses_or_is_ignored(digits: str) -> None:
+    significant = digits.lstrip("0") or "0"
+    seconds = parse_retry_after(digits)
+    if len(significant) <= 6 and int(significant) <= PLAUSIBLE_RETRY_AFTER_S:
+        assert seconds == int(significant)
+    else:
+        assert seconds is None
+
+
+@given(
+    ahead=st.one_of(
+        st.integers(-(10**11), 10**11),
+        st.integers(int(PLAUSIBLE_RETRY_AFTER_S) + 1, 10**11),
+    )
+)
+def test_http_dates_far_ahead_are_ignored_and_past_ones_mean_now(ahead: int) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        moment = now + timedelta(seconds=ahead)
+    except OverflowError:
+        return  # beyond datetime's years: not a date anyone can write
+    seconds = parse_retry_after(format_datetime(moment, usegmt=True), now=now)
+    if ahead > PLAUSIBLE_RETRY_AFTER_S:
+        assert seconds is None
+    else:
+        assert seconds == max(0, ahead)
+
+
+RETRY_AFTER_ALPHABET = st.characters(min_codepoint=0, max_codepoint=0x10FFFF)
+
+
+@given(
+    value=st.one_of(
+        st.text(RETRY_AFTER_ALPHABET, max_size=200),
+        st.text("0123456789 ,:+-GMTSunMonJanDec", max_size=200),
+        st.from_regex(
+            r"\A[A-Z][a-z]{2}, \d{1,3} [A-Z][a-z]{2} \d{1,6} \d\d:\d\d:\d\d [A-Z+\-\d]{1,6}\Z"
+        ),
+    )
+)
+def test_the_parser_never_raises_and_stays_plausible(value: str) -> None:
+    seconds = parse_retry_after(value)
+    assert seconds is None or 0 <= seconds <= PLAUSIBLE_RETRY_AFTER_S
 
 
 def test_the_throttle_stops_retries_when_most_calls_fail() -> None:

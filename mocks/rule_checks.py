@@ -1,0 +1,94 @@
+"""Fault rules judged against the API the mock serves: a rule whose operation,
+role, methods and path together match none of its operations would never fire,
+so the control API refuses it (400) and a scenario lists it under `warnings`.
+
+The demo API's operations come from `contracts/operations.py` and its
+configuration's roles (only names and roles are judged there: its rules may aim
+at any path, a 404 included); a document's from its compiled plans.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mocks.fault_rules import FaultRule
+
+
+@dataclass(frozen=True)
+class OperationView:
+    operation_id: str
+    method: str
+    path: str  # the full path template, base path included
+    role: str | None
+
+
+def demo_operations() -> tuple[OperationView, ...]:
+    from contracts.operations import API_PREFIX, OPERATIONS
+    from mocks.routes import ROLES
+
+    return tuple(
+        OperationView(
+            op.operation_id, op.method.upper(), API_PREFIX + op.path, ROLES.get(op.operation_id)
+        )
+        for op in OPERATIONS
+    )
+
+
+def spec_operations(api: Any) -> tuple[OperationView, ...]:
+    return tuple(
+        OperationView(p.op.operation_id, p.op.method, api.base_path + p.op.path, p.role)
+        for p in api.plans.values()
+    )
+
+
+def problem_for(state: Any, rule: FaultRule) -> str | None:
+    """`rule_problem` for the API a mock's state serves."""
+    spec = getattr(state, "spec", None)
+    if spec is not None:
+        return rule_problem(spec_operations(spec), rule)
+    global _DEMO
+    if _DEMO is None:
+        _DEMO = demo_operations()
+    return rule_problem(_DEMO, rule, paths=False)
+
+
+_DEMO: tuple[OperationView, ...] | None = None
+
+
+def rule_problem(
+    operations: tuple[OperationView, ...], rule: FaultRule, *, paths: bool = True
+) -> str | None:
+    """Why `rule` can match no operation (None: it can match one). `paths=False`
+    judges only operation names and roles (the demo: its rules may aim at any path)."""
+    match = rule.match
+    found = list(operations)
+    if match.operation is not None and match.operation != "*":
+        found = [o for o in found if o.operation_id == match.operation]
+        if not found:
+            known = ", ".join(sorted(o.operation_id for o in operations))
+            return f"no operation {match.operation!r}; the API has {known}"
+    if match.roles:
+        known_roles = {o.role for o in operations if o.role}
+        unknown = [r for r in match.roles if r not in known_roles]
+        if unknown:
+            configured = ", ".join(sorted(known_roles)) or "none configured"
+            return f"no operation has role {', '.join(unknown)}; roles: {configured}"
+        found = [o for o in found if o.role in match.roles]
+    if not paths and match.operation is None and not match.roles:
+        return None
+    if match.methods is not None:
+        found = [o for o in found if o.method in match.methods]
+    if paths and match.path not in ("*", "/*"):
+        pattern = match.compiled()
+        found = [
+            o
+            for o in found
+            if pattern.match(re.sub(r"\{[^}]+\}", "x", o.path))
+            or fnmatch.fnmatch(o.path, match.path)
+        ]
+    if not found:
+        return "its operation, role, methods and path together match no operation of the API"
+    return None
