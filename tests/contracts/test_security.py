@@ -265,31 +265,20 @@ def demo_steps() -> list[Step]:
     return _demo_steps(None)
 
 
-def _mock_has_ownership() -> bool:
-    from mocks.store import Store
-
-    return hasattr(Store, "owners") or "owners" in Store.__init__.__code__.co_names
-
-
-def test_the_demo_mock_passes_every_security_check_but_ownership(demo_steps: list[Step]) -> None:
-    failed = _failed(demo_steps)
-    assert not [s for s in failed if not _ownership(s)], failed
+def test_the_demo_mock_passes_every_security_check(demo_steps: list[Step]) -> None:
+    assert not _failed(demo_steps), [(s.operation, s.what, s.detail) for s in _failed(demo_steps)]
     judged = {s.what for s in demo_steps if not s.skipped}
     assert {"stale token: expired", "stale token: after logout"} <= judged  # the mock's clock
     assert sum(_forged(s) for s in demo_steps if not s.skipped) == 5
-
-
-def test_the_demo_mock_ownership(demo_steps: list[Step]) -> None:
-    """Until the demo backend gets ownership (the hardening work), any user may change any
-    product and the check must say so; with it, the check passes."""
-    failed = {s.operation for s in _failed(demo_steps)}
-    if _mock_has_ownership():
-        assert not failed, failed
-    else:
-        assert failed == {"updateProduct", "deleteProduct"}, failed
+    # Products belong to their creator: another account's change and delete were refused.
+    owned = {s.operation: s.detail for s in demo_steps if _ownership(s) and not s.skipped}
+    assert owned == {
+        "updateProduct": "refused with 403",
+        "deleteProduct": "refused with 403",
+    }, owned
     read = next(s for s in demo_steps if s.operation == "getProduct" and _ownership(s))
-    assert read.skipped
-    assert "shared" in read.detail
+    assert read.skipped, read
+    assert "shared" in read.detail, read  # the demo's catalogue is public
 
 
 DEMO_FLAWS: dict[str, Callable[[Step], bool]] = {
