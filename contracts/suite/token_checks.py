@@ -108,7 +108,8 @@ def _after_deletion(run: SecurityRun) -> None:
         (op for op in run.document.operations if current and run.keeper.deletes_account(op)), None
     )
     if current is None or delete is None:
-        run.skip("-", what, "the document deletes no current user (no current_user role)")
+        why = "no current_user role" if current is None else f"no DELETE on {current.path}"
+        run.skip("-", what, f"the document deletes no current user ({why})")
         return
     try:
         actor = throwaway_actor(run.keeper, "a throwaway account")
