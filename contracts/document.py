@@ -129,6 +129,29 @@ def validate_document(raw: Any, source: str) -> None:
         if message.startswith(("{", "[")) and " is not " in message:
             message = "this node is not " + message.rsplit(" is not ", 1)[1]  # no dump of it
         raise DocumentError(f"{source}: {where}: {message[:300]}") from None
+    except Exception as e:  # e.g. referencing's PointerToNowhere for a dangling $ref
+        message = str(e).splitlines()[0][:300]
+        raise DocumentError(f"{source}: cannot resolve the document: {message}") from None
+    _check_security_names(raw, source)
+
+
+def _check_security_names(raw: dict[str, Any], source: str) -> None:
+    """Every security requirement names a declared scheme (the validator lets any name by)."""
+    schemes = set((raw.get("components") or {}).get("securitySchemes") or {})
+    places: list[tuple[list[Any], Any]] = [(["security"], raw.get("security"))]
+    for path, item in (raw.get("paths") or {}).items():
+        for method in HTTP_METHODS:
+            if isinstance(item, dict) and isinstance(item.get(method), dict):
+                places.append((["paths", path, method, "security"], item[method].get("security")))
+    for where, requirements in places:
+        for index, requirement in enumerate(requirements or []):
+            for name in requirement or {}:
+                if name not in schemes:
+                    known = ", ".join(sorted(schemes)) or "none"
+                    raise DocumentError(
+                        f"{source}: {pointer([*where, index])}: security names {name!r}, "
+                        f"which components.securitySchemes does not declare (it has: {known})"
+                    )
 
 
 # --- the document's parts ---------------------------------------------------------------
@@ -429,7 +452,7 @@ class Document:
                 "([^/]+)" if m.group(1) else re.escape(m.group(2))
                 for m in re.finditer(r"\{([^}]+)\}|([^{]+)", op.path)
             )
-            routes.append((re.compile(f"^{re.escape(self.base_path)}{regex}/?$"), names, op))
+            routes.append((re.compile(f"^{re.escape(self.base_path)}{regex}$"), names, op))
         # Literal segments win over templated ones (/users/me before /users/{id}).
         routes.sort(key=lambda r: -len(re.sub(r"\{[^}]+\}", "", r[2].path)))
         return routes

@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "contract": (
         "harness.contract_cli",
-        "check a server (default: the embedded mock) against the contract",
+        "check a server (default: the embedded mock) against its OpenAPI document",
     ),
     "smoke": ("harness.cli", "start the mock and smoke-test every endpoint"),
     "check": (

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.config import DEMO_CONFIG_PATH, ConfigError, HarnessConfig, load_config
+from contracts.document import DocumentError
 from contracts.suite import (
     Credentials,
     Gateway,
@@ -310,23 +311,27 @@ def run(args: argparse.Namespace) -> int:
     if base_url and args.mock_breakage:
         print("harness contract: --mock-breakage needs the embedded mock", file=sys.stderr)
         return 2
-    if base_url is None and not _is_demo(config):
-        print(
-            "harness contract: give --base-url (or base_url: in harness.yaml): the embedded "
-            "mock serves the demo API only",
-            file=sys.stderr,
-        )
+    demo = _is_demo(config)
+    if base_url is None and args.mock_breakage and not demo:
+        print("harness contract: --mock-breakage is the demo mock's", file=sys.stderr)
         return 2
     with ExitStack() as stack:
-        embedded = base_url is None
+        embedded = base_url is None and demo
         if base_url is None:
+            # No server named: the mock of the document (the demo's, or any API's).
             try:
-                mock = stack.enter_context(MockServer(settings=mock_settings))
-            except MockStartError as e:
+                if demo:
+                    mock = stack.enter_context(MockServer(settings=mock_settings))
+                else:
+                    spec = config.spec_location
+                    mock = stack.enter_context(MockServer(spec=spec, config=config))
+            except (MockStartError, DocumentError, ConfigError) as e:
                 print(f"harness contract: cannot start the mock: {e}", file=sys.stderr)
-                return 1
+                return 2 if isinstance(e, DocumentError | ConfigError) else 1
             base_url = mock.base_url
-            print(f"Embedded mock at {base_url}", flush=True)
+            print(
+                f"Embedded mock at {base_url} ({'demo API' if demo else config.spec})", flush=True
+            )
         options = _options(args, config, base_url, embedded=embedded)
         print(
             f"Contract suite: {config.spec} against {base_url}; "

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from harness.conformance.adapter import REFERENCE_ADAPTER, parse_command
+from harness.conformance.junit import write_junit
 from harness.conformance.report import write_html, write_json
-from harness.conformance.runner import run_scenarios, unknown_scenarios, write_junit
+from harness.conformance.runner import DEFAULT_MAX_TIME_S, run_scenarios, unknown_scenarios
 from harness.conformance.scenarios import SCENARIOS
 from harness.conformance.verdicts import Outcome, Verdict
 from mocks.server import MockServer
 
-MARKS = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.NOT_APPLICABLE: "N/A "}
+MARKS = {
+    Outcome.PASS: "PASS",
+    Outcome.FAIL: "FAIL",
+    Outcome.NOT_APPLICABLE: "N/A ",
+    Outcome.UNJUDGED: "ERR ",
+}
 
 
 def add_parser(commands: Any) -> None:
@@ -23,7 +31,8 @@ def add_parser(commands: Any) -> None:
         help="judge a client against the client rules (the reference client by default)",
         description="Provoke each client rule through the mock and judge the client from "
         "the mock's journal. The client is driven through an adapter speaking the stdio "
-        "protocol of docs/adapter-protocol.md.",
+        "protocol of docs/adapter-protocol.md. Exit code 0 when every rule passed or was "
+        "not applicable, 1 when any failed or could not be judged, 2 for bad arguments.",
     )
     verify.add_argument(
         "--adapter", help='the adapter command, e.g. "node adapters/node/adapter.mjs"'
@@ -43,6 +52,22 @@ def add_parser(commands: Any) -> None:
         "a picture of its attempts in time",
     )
     verify.add_argument("--json", type=Path, metavar="PATH", help="write the verdicts as JSON here")
+    verify.add_argument(
+        "--max-time",
+        type=float,
+        default=DEFAULT_MAX_TIME_S,
+        metavar="SECONDS",
+        help="the whole run's time bound: a rule still running then is cut short and the "
+        "rest are not run, all judged 'could not be judged' (default: %(default)g)",
+    )
+
+
+def reproduce_command(rule_id: str, adapter: str | None) -> str:
+    """The command that judges one rule again, as a user would type it."""
+    command = ["harness", "verify", "--scenario", rule_id]
+    if adapter:
+        command += ["--adapter", adapter]
+    return shlex.join(command)
 
 
 def _print_verdict(verdict: Verdict, seconds: float) -> None:
@@ -51,7 +76,7 @@ def _print_verdict(verdict: Verdict, seconds: float) -> None:
         f"{seconds:5.1f} s",
         flush=True,
     )
-    if verdict.outcome is Outcome.FAIL:
+    if verdict.outcome in (Outcome.FAIL, Outcome.UNJUDGED):
         print(f"        {verdict.summary}")
         for line in verdict.evidence.lines[:8]:
             print(f"          {line}")
@@ -66,10 +91,14 @@ def run(args: argparse.Namespace) -> int:
             f"known: {', '.join(SCENARIOS)}"
         )
         return 2
+    if args.max_time <= 0:
+        print("harness verify: --max-time must be a positive number of seconds")
+        return 2
     command = parse_command(args.adapter) if args.adapter else list(REFERENCE_ADAPTER)
     who = args.adapter or "the reference client"
     print(f"Judging {who} on {len(ids)} rules against the embedded mock", flush=True)
     seconds: dict[str, float] = {}
+    started_at = datetime.now().astimezone()
 
     def on_verdict(verdict: Verdict, took: float) -> None:
         seconds[verdict.rule.id] = took
@@ -77,20 +106,27 @@ def run(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as logs, MockServer() as mock:
         verdicts = run_scenarios(
-            mock.base_url, command, ids, log_dir=Path(logs), on_verdict=on_verdict
+            mock.base_url,
+            command,
+            ids,
+            log_dir=Path(logs),
+            on_verdict=on_verdict,
+            max_time_s=args.max_time,
         )
+    reproduce = {v.rule.id: reproduce_command(v.rule.id, args.adapter) for v in verdicts}
     if args.junit:
-        write_junit(verdicts, args.junit)
+        write_junit(verdicts, args.junit, seconds=seconds, started_at=started_at)
     if args.html:
-        write_html(verdicts, args.html, client=who, seconds=seconds)
+        write_html(verdicts, args.html, client=who, seconds=seconds, reproduce=reproduce)
     if args.json:
-        write_json(verdicts, args.json, client=who, seconds=seconds)
+        write_json(verdicts, args.json, client=who, seconds=seconds, reproduce=reproduce)
     counts = {o: sum(v.outcome is o for v in verdicts) for o in Outcome}
     print(
         f"\nconformance: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
-        f"{counts[Outcome.NOT_APPLICABLE]} not applicable"
+        f"{counts[Outcome.NOT_APPLICABLE]} not applicable, "
+        f"{counts[Outcome.UNJUDGED]} could not be judged"
     )
     for name, path in (("HTML", args.html), ("JSON", args.json)):
         if path:
             print(f"{name} report: {path}")
-    return 1 if counts[Outcome.FAIL] else 0
+    return 1 if counts[Outcome.FAIL] or counts[Outcome.UNJUDGED] else 0

@@ -120,8 +120,9 @@ function reply(message) {
 
 function clientFromEnv(env) {
   const timeoutS = Number(env.HARNESS_TIMEOUT_S || "10");
-  const baseMs = Number(env.HARNESS_RETRY_BASE_MS || "200");
-  const baseDelayS = baseMs / 1000;
+  const baseDelayS = Number(env.HARNESS_RETRY_BASE_MS || "200") / 1000;
+  const capS = Number(env.HARNESS_RETRY_CAP_MS || "5000") / 1000;
+  const deadlineS = Number(env.HARNESS_DEADLINE_S || "30");
   return new ApiClient({
     baseUrl: env.HARNESS_BASE_URL,
     apiKey: env.HARNESS_API_KEY || null,
@@ -129,7 +130,8 @@ function clientFromEnv(env) {
     timeoutS: timeoutS > 0 ? timeoutS : 10,
     policy: new RetryPolicy({
       baseDelayS,
-      maxDelayS: Math.max(5, baseDelayS),
+      maxDelayS: Math.max(capS, baseDelayS),
+      deadlineS: deadlineS > 0 ? deadlineS : 30,
       maxRetryAfterS: 30,
     }),
     log: logger(env.HARNESS_LOG_FILE),

@@ -11,6 +11,8 @@
 // 4. The error reported is the last attempt's, mapped to the seed's kinds.
 // 5. A cancelled call (its AbortSignal) stops at once: no further attempt, no
 //    pending backoff sleep.
+// 6. The policy's deadline bounds the whole call: an attempt still running when
+//    it passes is aborted (receiveTimeout), and no attempt starts after it.
 
 import { createHash, createHmac, randomBytes } from "node:crypto";
 
@@ -191,6 +193,7 @@ export class ApiClient {
 
   async run(call, signal) {
     const started = performance.now();
+    const deadlineAt = started + this.policy.deadlineS * 1000;
     let key = call.idempotencyKey;
     if (key === null && call.method === "POST" && call.authenticated) key = randomHex();
     let refreshed = false;
@@ -199,7 +202,7 @@ export class ApiClient {
       if (signal?.aborted) throw cancelled();
       number += 1;
       const sentToken = call.authenticated ? (this.tokens?.access_token ?? null) : null;
-      const outcome = await this.send(call, sentToken, key, number, signal);
+      const outcome = await this.send(call, sentToken, key, number, signal, deadlineAt);
 
       let error;
       let attempt;
@@ -330,14 +333,22 @@ export class ApiClient {
   }
 
   // One attempt: {response: {status, headers, body}} or {failure: {phase, error}}.
-  // The read timeout is a timer re-armed by every chunk; it counts as "may have
-  // reached the server". Cancellation throws requestCancelled.
-  async send(call, accessToken, idempotencyKey, number, signal) {
+  // The read timeout is a timer re-armed by every chunk; the call's deadline is
+  // another, never re-armed; both count as "may have reached the server".
+  // Cancellation throws requestCancelled.
+  async send(call, accessToken, idempotencyKey, number, signal, deadlineAt = Infinity) {
     const request = this.buildRequest(call, accessToken, idempotencyKey);
     const started = performance.now();
     const controller = new AbortController();
     let timedOut = false;
+    let pastDeadline = false;
     let timer;
+    const deadline = Number.isFinite(deadlineAt)
+      ? setTimeout(() => {
+          pastDeadline = true;
+          controller.abort();
+        }, Math.max(0, deadlineAt - started))
+      : null;
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(() => {
@@ -376,12 +387,16 @@ export class ApiClient {
         this.logAttempt(request, number, "cancelled", started);
         throw cancelled();
       }
-      const late = `no complete response within ${this.timeoutMs / 1000} s`;
-      outcome = timedOut
-        ? { failure: { phase: Phase.RECEIVE, error: new ApiError(kinds.receiveTimeout, late) } }
-        : { failure: classify(e) };
+      const late = pastDeadline
+        ? `the call's ${this.policy.deadlineS} s deadline passed`
+        : `no complete response within ${this.timeoutMs / 1000} s`;
+      outcome =
+        timedOut || pastDeadline
+          ? { failure: { phase: Phase.RECEIVE, error: new ApiError(kinds.receiveTimeout, late) } }
+          : { failure: classify(e) };
     } finally {
       clearTimeout(timer);
+      clearTimeout(deadline);
       signal?.removeEventListener("abort", onCancel);
     }
     const status = outcome.response?.status ?? outcome.failure.error.kind;

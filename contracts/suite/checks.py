@@ -379,11 +379,18 @@ def check_replay(
 
 
 def _curl(method: str, url: str, key: str, body: bytes, content_type: str) -> str:
-    """A reproduction that carries the key (the case's own curl lacks it)."""
+    """A reproduction that carries the key (the case's own curl lacks it) and the session's
+    credential (masked in the report unless --show-secrets)."""
     quoted = body.decode("utf-8", "replace").replace("'", "'\\''")
+    keeper = active()
+    token = keeper.access_token() if keeper is not None else None
+    placement = keeper.plan.placement if keeper is not None else None
+    auth = ""
+    if token and placement is not None and placement.location == "header":
+        auth = f" -H '{placement.name}: {placement.value(token)}'"
     return (
         f"\nReproduce (twice) with: curl -X {method} '{url}' -H '{IDEMPOTENCY_HEADER}: {key}' "
-        f"-H 'Content-Type: {content_type}' -H 'Authorization: ...' -d '{quoted}'"
+        f"-H 'Content-Type: {content_type}'{auth} -d '{quoted}'"
     )
 
 

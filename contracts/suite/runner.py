@@ -257,6 +257,8 @@ def load_schema(options: SuiteOptions, prepared: Prepared) -> Any:
             },
             "phases": {name: {"enabled": name in options.phases} for name in PHASES},
             "checks": _schemathesis_checks(options),
+            # schemathesis's own masking ("[Filtered]"), off when the user asks for secrets.
+            "output": {"sanitization": {"enabled": not options.show_secrets}},
             **(
                 {"headers": dict(prepared.keeper.gateway.headers)}
                 if prepared.keeper.gateway.headers

@@ -55,6 +55,17 @@ DEFECTS = (
     "reports-first-error",
     "lossy-prices",
     "retries-after-cancel",
+    "jitter-first-retry-only",
+    "small-jitter",
+    "constant-backoff",
+    "no-cap",
+    "budget-never-refills",
+    "swapped-refresh-failures",
+    "never-retries-429-503",
+    "retry-after-seconds-only",
+    "retries-422",
+    "no-overall-deadline",
+    "nonce-repeats",
 )
 
 
@@ -227,6 +238,106 @@ class NoBackoffPolicy(RetryPolicy):
         return 0.0
 
 
+@dataclass(frozen=True)
+class JitterFirstRetryOnlyPolicy(RetryPolicy):
+    """Jitters the first retry; every later retry waits its full bound, the same in
+    every client (synchronized waves from the second retry on)."""
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        if retry_number == 1:
+            return super().backoff(retry_number, rng)
+        return self.backoff_cap(retry_number)
+
+
+@dataclass(frozen=True)
+class SmallJitterPolicy(RetryPolicy):
+    """Jitters by 0-20% below the bound: the waits barely spread."""
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        return self.backoff_cap(retry_number) * (1 - 0.2 * rng.random())
+
+
+@dataclass(frozen=True)
+class ConstantBackoffPolicy(RetryPolicy):
+    """Full jitter over the base at every retry: the waits never grow."""
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, self.base_delay_s)
+
+
+@dataclass(frozen=True)
+class NoCapPolicy(RetryPolicy):
+    """Exponential backoff with full jitter, but no cap: base * 2^(n-1) for ever."""
+
+    def backoff_cap(self, retry_number: int) -> float:
+        return self.base_delay_s * 2.0 ** min(retry_number - 1, 62)
+
+
+class NeverRefillsThrottle(RetryThrottle):
+    """A retry budget that spends on failure and never earns anything back."""
+
+    def record_success(self) -> None:
+        pass
+
+
+class SwappedRefreshFailuresClient(AsyncApiClient):
+    """Gets both refresh failures the wrong way round: a rejected refresh (401) keeps
+    the dead session, a refresh answered 503 throws the live one away."""
+
+    async def _refresh(self, stale_access_token: str | None) -> Any:
+        before = self.settings.tokens.get()
+        outcome = await super()._refresh(stale_access_token)
+        if not outcome.refreshed:
+            if isinstance(outcome.error, errors.Unauthorized):
+                if before is not None:
+                    self.settings.tokens.set(before)
+            else:
+                self.settings.tokens.clear()
+        return outcome
+
+
+class SecondsOnlyRetryAfterClient(AsyncApiClient):
+    """Understands Retry-After in seconds only: an HTTP-date is dropped as unreadable,
+    and the client backs off on its own schedule instead."""
+
+    async def _send(self, request: httpx.Request) -> Any:
+        outcome = await super()._send(request)
+        if isinstance(outcome, httpx.Response):
+            value = outcome.headers.get("retry-after", "").strip()
+            if value and not value.isdigit():
+                del outcome.headers["retry-after"]
+        return outcome
+
+
+class RepeatingNonceClient(AsyncApiClient):
+    """Draws nonces from a pool of 300 made at start, round and round: every nonce
+    comes back after 300 requests."""
+
+    POOL = 300
+
+    def __init__(self, base_url: str, options: ClientOptions) -> None:
+        super().__init__(base_url, options)
+        self._pool = [secrets.token_hex(16) for _ in range(self.POOL)]
+        self._sent = 0
+
+    async def _send(self, request: httpx.Request) -> Any:
+        secret = self.settings.signing_secret
+        if secret and signing.NONCE_HEADER in request.headers:
+            nonce = self._pool[self._sent % self.POOL]
+            self._sent += 1
+            timestamp = request.headers[signing.TIMESTAMP_HEADER]
+            request.headers[signing.NONCE_HEADER] = nonce
+            request.headers[signing.SIGNATURE_HEADER] = signing.sign(
+                secret,
+                timestamp,
+                nonce,
+                request.method,
+                request.url.raw_path.decode(),
+                request.content,
+            )
+        return await super()._send(request)
+
+
 _first_signature: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "first_signature", default=None
 )
@@ -364,6 +475,40 @@ def defective_client(defect: str, base_url: str, options: ClientOptions) -> Asyn
         return LossyPricesClient(base_url, options)
     if defect == "retries-after-cancel":
         return RetriesAfterCancelClient(base_url, options)
+    return _more_defects(defect, base_url, options)
+
+
+def _more_defects(defect: str, base_url: str, options: ClientOptions) -> AsyncApiClient:
+    policies: dict[str, type[RetryPolicy]] = {
+        "jitter-first-retry-only": JitterFirstRetryOnlyPolicy,
+        "small-jitter": SmallJitterPolicy,
+        "constant-backoff": ConstantBackoffPolicy,
+        "no-cap": NoCapPolicy,
+    }
+    if defect in policies:
+        return _with_policy(base_url, options, policies[defect])
+    if defect == "budget-never-refills":
+        return AsyncApiClient(base_url, replace(options, throttle=NeverRefillsThrottle()))
+    if defect == "swapped-refresh-failures":
+        return SwappedRefreshFailuresClient(base_url, options)
+    if defect == "never-retries-429-503":
+        statuses = options.retry.retry_statuses - {429, 503}
+        return AsyncApiClient(
+            base_url, replace(options, retry=replace(options.retry, retry_statuses=statuses))
+        )
+    if defect == "retry-after-seconds-only":
+        return SecondsOnlyRetryAfterClient(base_url, options)
+    if defect == "retries-422":
+        statuses = options.retry.retry_statuses | {422}
+        return AsyncApiClient(
+            base_url, replace(options, retry=replace(options.retry, retry_statuses=statuses))
+        )
+    if defect == "no-overall-deadline":
+        # Whatever deadline it was given, it has none: only its attempts are bounded.
+        endless = replace(options.retry, deadline_s=1e9)
+        return AsyncApiClient(base_url, replace(options, retry=endless))
+    if defect == "nonce-repeats":
+        return RepeatingNonceClient(base_url, options)
     raise ValueError(f"unknown defect {defect!r}; one of {', '.join(DEFECTS)}")
 
 

@@ -105,11 +105,15 @@ async def perform(api: AsyncApiClient, request: dict[str, Any]) -> dict[str, Any
 
 def _options_from_env() -> ClientOptions:
     timeout = float(os.environ.get("HARNESS_TIMEOUT_S", "10"))
-    base_ms = float(os.environ.get("HARNESS_RETRY_BASE_MS", "200"))
+    base_s = float(os.environ.get("HARNESS_RETRY_BASE_MS", "200")) / 1000
+    cap_s = float(os.environ.get("HARNESS_RETRY_CAP_MS", "5000")) / 1000
+    deadline_s = float(os.environ.get("HARNESS_DEADLINE_S", "30"))
     return ClientOptions(
         api_key=os.environ.get("HARNESS_API_KEY") or None,
         signing_secret=os.environ.get("HARNESS_SIGNING_SECRET") or None,
-        retry=RetryPolicy(base_delay_s=base_ms / 1000, max_delay_s=max(5.0, base_ms / 1000)),
+        retry=RetryPolicy(
+            base_delay_s=base_s, max_delay_s=max(cap_s, base_s), deadline_s=deadline_s
+        ),
         timeout=httpx.Timeout(timeout),
     )
 

@@ -3,14 +3,16 @@
     write_html(verdicts, Path("conformance.html"), client="the reference client",
                seconds={"R9": 2.3})
 
-The page holds a header (the client, when, the counts), a summary table,
-then one section per rule: authority, summary, the journal lines that
-decided it and, when the server saw at least two attempts, a picture of
-them in time (inline SVG). The picture has one row per operation, or more
-when attempts of one operation overlap (concurrent calls get a row each);
-each attempt is a bar from its start to its end, coloured by its outcome,
-with its status under it and the wait since the previous attempt in the
-same row above the gap, so backoff and Retry-After waits show.
+The page holds a header (the client, when, the counts of the four outcomes),
+a summary table, then one section per rule: authority, summary, the command
+that judges that rule again, and for each part of the rule (R5, R9, R10, ...
+are judged in parts) the journal lines that decided it and, when the server
+saw at least two attempts, a picture of them in time (inline SVG, with a
+caption saying how to read it). The picture has one row per operation, or
+more when attempts of one operation overlap (concurrent calls get a row
+each); each attempt is a bar from its start to its end, coloured by its
+outcome, with its status under it and the wait since the previous attempt in
+the same row above the gap, so backoff and Retry-After waits show.
 
 No JavaScript, no external assets; every text from a verdict is escaped.
 """
@@ -25,23 +27,43 @@ from pathlib import Path
 from typing import Any
 
 from harness.conformance.timeline_svg import timeline_svg
-from harness.conformance.verdicts import Outcome, Verdict
+from harness.conformance.verdicts import Evidence, Outcome, Verdict
 
-REPORT_VERSION = 1
-BADGES = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.NOT_APPLICABLE: "N/A"}
-BADGE_CLASSES = {Outcome.PASS: "pass", Outcome.FAIL: "fail", Outcome.NOT_APPLICABLE: "na"}
+REPORT_VERSION = 2
+BADGES = {
+    Outcome.PASS: "PASS",
+    Outcome.FAIL: "FAIL",
+    Outcome.NOT_APPLICABLE: "N/A",
+    Outcome.UNJUDGED: "UNJUDGED",
+}
+BADGE_CLASSES = {
+    Outcome.PASS: "pass",
+    Outcome.FAIL: "fail",
+    Outcome.NOT_APPLICABLE: "na",
+    Outcome.UNJUDGED: "unjudged",
+}
+PICTURE_CAPTION = (
+    "How to read the picture: each row is one contract operation the server saw, named "
+    "on the left (a grey name is another row of the same operation, for calls that "
+    "overlapped in time). Each bar is one request, from its arrival at the server to its "
+    "answer, coloured by the answer as the legend above says. Between two bars of a row, "
+    "the dashed line and the figure above it are how long the client waited after the "
+    "answer before trying again (its backoff, or the Retry-After it honoured). Time runs "
+    "left to right from the first request shown; hover a bar or a wait for exact figures."
+)
 
 
-# Outcome classes of an attempt: (css class, colour, legend).
 def write_html(
     verdicts: Sequence[Verdict],
     path: Path,
     *,
     client: str,
     seconds: Mapping[str, float] | None = None,
+    reproduce: Mapping[str, str] | None = None,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(verdicts, client=client, seconds=seconds), encoding="utf-8")
+    page = render_html(verdicts, client=client, seconds=seconds, reproduce=reproduce)
+    path.write_text(page, encoding="utf-8")
 
 
 def write_json(
@@ -50,12 +72,20 @@ def write_json(
     *,
     client: str,
     seconds: Mapping[str, float] | None = None,
+    reproduce: Mapping[str, str] | None = None,
 ) -> None:
     seconds = seconds or {}
+    reproduce = reproduce or {}
     rules = []
     for verdict in verdicts:
         took = seconds.get(verdict.rule.id)
-        rules.append(verdict.to_json() | {"seconds": None if took is None else round(took, 3)})
+        rules.append(
+            verdict.to_json()
+            | {
+                "seconds": None if took is None else round(took, 3),
+                "reproduce": reproduce.get(verdict.rule.id),
+            }
+        )
     document: dict[str, Any] = {
         "report_version": REPORT_VERSION,
         "client": client,
@@ -89,11 +119,16 @@ a { color: #0b57d0; text-decoration: none; } a:hover { text-decoration: underlin
 .badge { display: inline-block; min-width: 3.2em; text-align: center; border-radius: 4px;
        padding: 1px 6px; font: bold 12px/1.5 ui-monospace, monospace; color: #fff; }
 .badge.pass { background: #2e7d32; } .badge.fail { background: #c62828; }
-.badge.na { background: #757575; }
+.badge.na { background: #757575; } .badge.unjudged { background: #a15c00; }
 section.rule { border: 1px solid #ddd; border-left: 6px solid #2e7d32; border-radius: 4px;
        padding: 12px 16px; margin: 0 0 18px; }
 section.rule.fail { border-left-color: #c62828; background: #fffafa; }
 section.rule.na { border-left-color: #757575; }
+section.rule.unjudged { border-left-color: #a15c00; background: #fffaf2; }
+tr.unjudged td { background: #fff3e0; }
+h3.part { font-size: 1em; margin: 1em 0 0.2em; }
+.reproduce { font-size: 0.92em; margin: 0.3em 0 0.6em; }
+.reproduce code { background: #f6f8fa; padding: 1px 4px; border-radius: 3px; }
 .authority { color: #555; font-size: 0.92em; margin: 0 0 0.5em; }
 pre.evidence { font: 12.5px/1.5 ui-monospace, "SF Mono", Menlo, Consolas, monospace;
        background: #f6f8fa; border: 1px solid #e1e4e8; border-radius: 4px; padding: 8px 10px;
@@ -111,11 +146,20 @@ def render_html(
     client: str,
     seconds: Mapping[str, float] | None = None,
     generated_at: datetime | None = None,
+    reproduce: Mapping[str, str] | None = None,
 ) -> str:
     seconds = seconds or {}
+    reproduce = reproduce or {}
     when = (generated_at or datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M:%S %Z")
     n = counts(verdicts)
-    overall = "fail" if n[Outcome.FAIL] else "pass"
+    overall = BADGE_CLASSES[
+        Outcome.FAIL
+        if n[Outcome.FAIL]
+        else Outcome.UNJUDGED
+        if n[Outcome.UNJUDGED]
+        else Outcome.PASS
+    ]
+    overall_text = {"fail": "FAIL", "unjudged": "INCOMPLETE", "pass": "PASS"}[overall]
     total = f"; {sum(seconds.values()):.1f} s in all" if seconds else ""
     parts = [
         "<!DOCTYPE html>",
@@ -131,12 +175,13 @@ def render_html(
         f"<h1>Client conformance: {escape(client)}</h1>",
         f'<p class="meta">Judged by <code>harness verify</code> on {escape(when)}, '
         f"against the embedded mock; {len(verdicts)} rules{escape(total)}.</p>",
-        f'<p class="verdict-line"><span class="badge {overall}">{overall.upper()}</span> '
+        f'<p class="verdict-line"><span class="badge {overall}">{overall_text}</span> '
         f'<span class="counts">{n[Outcome.PASS]} passed, {n[Outcome.FAIL]} failed, '
-        f"{n[Outcome.NOT_APPLICABLE]} not applicable</span></p>",
+        f"{n[Outcome.NOT_APPLICABLE]} not applicable, "
+        f"{n[Outcome.UNJUDGED]} could not be judged</span></p>",
         "</header>",
         _summary_table(verdicts, seconds),
-        *(_section(v) for v in verdicts),
+        *(_section(v, reproduce.get(v.rule.id)) for v in verdicts),
         "</body>",
         "</html>",
     ]
@@ -171,31 +216,37 @@ def _summary_table(verdicts: Sequence[Verdict], seconds: Mapping[str, float]) ->
     return "\n".join(rows)
 
 
-def _section(v: Verdict) -> str:
-    lines = v.evidence.lines
-    evidence = (
-        '<pre class="evidence">' + "\n".join(escape(line) for line in lines) + "</pre>"
-        if lines
-        else '<p class="none">No journal lines were kept for this verdict.</p>'
-    )
+def _section(v: Verdict, reproduce: str | None = None) -> str:
     parts = [
         f'<section class="rule {BADGE_CLASSES[v.outcome]}" id="{_anchor(v)}">',
         f"<h2>{_badge(v.outcome)} {escape(v.rule.id)}: {escape(v.rule.title)}</h2>",
         f'<p class="authority">Authority: {escape(v.rule.authority)}</p>',
         f'<p class="verdict-summary">{escape(v.summary)}</p>',
-        evidence,
     ]
-    if len(v.evidence.timeline) >= 2:
-        parts += [
-            "<figure>",
-            timeline_svg(v.evidence.timeline, title=f"{v.rule.id}: attempts in time"),
-            "<figcaption>Each bar is one request the server saw, from its arrival to its "
-            "answer; the figure above a gap is how long the client waited after the "
-            "previous answer of that row before trying again.</figcaption>",
-            "</figure>",
-        ]
+    if reproduce:
+        parts.append(
+            f'<p class="reproduce">Judge this rule again: <code>{escape(reproduce)}</code></p>'
+        )
+    sections = v.evidence.sections()
+    for part in sections:
+        if len(sections) > 1 and part.title:
+            parts.append(f'<h3 class="part">{escape(part.title)}</h3>')
+        parts += _evidence(part, f"{v.rule.id}: {part.title or 'attempts'} in time")
     parts.append("</section>")
     return "\n".join(parts)
 
 
-# --- the picture --------------------------------------------------------------------
+def _evidence(part: Evidence, title: str) -> list[str]:
+    out = [
+        '<pre class="evidence">' + "\n".join(escape(line) for line in part.lines) + "</pre>"
+        if part.lines
+        else '<p class="none">No journal lines were kept for this verdict.</p>'
+    ]
+    if len(part.timeline) >= 2:
+        out += [
+            "<figure>",
+            timeline_svg(part.timeline, title=title),
+            f"<figcaption>{escape(PICTURE_CAPTION)}</figcaption>",
+            "</figure>",
+        ]
+    return out

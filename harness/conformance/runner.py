@@ -1,15 +1,29 @@
 """Running scenarios against one client: a fresh mock state and a fresh adapter
-(one session) per scenario, so no scenario sees another's tokens or throttle."""
+(one session) per scenario, so no scenario sees another's tokens or throttle.
+
+Every rule ends with its adapter ended, and everything the adapter started.
+The run as a whole is bounded by `max_time_s`: a rule still running when it
+passes is cut short, and the rules after it are not run; both are "could not
+be judged" with that reason. An adapter that stays silent at its first request
+in `SILENT_STREAK` rules in a row is not started again for the others.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from xml.etree import ElementTree
 
-from harness.conformance.adapter import Adapter, AdapterEnv, AdapterError
+from harness.conformance.adapter import (
+    Adapter,
+    AdapterEnv,
+    AdapterError,
+    RunTimeUp,
+    Silent,
+    Watch,
+)
 from harness.conformance.scenarios import (
     API_KEY,
     SCENARIOS,
@@ -21,9 +35,30 @@ from harness.conformance.scenarios.base import NoSession
 from harness.conformance.verdicts import Evidence, Outcome, Verdict
 from harness.control import ControlClient
 
+DEFAULT_MAX_TIME_S = 900.0
+SILENT_STREAK = 3
+UNJUDGED = "could not be judged"
+
 
 def unknown_scenarios(ids: Iterable[str]) -> list[str]:
     return [i for i in ids if i not in SCENARIOS]
+
+
+class JournalProbe:
+    """How far the mock's journal has got: a sign that the client reaches the server.
+    Its own connection, safe to call from any thread."""
+
+    def __init__(self, base_url: str) -> None:
+        self._control = ControlClient(base_url, timeout=2.0)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            last: int = self._control.health()["journal"]["last_seq"]
+        return last
+
+    def close(self) -> None:
+        self._control.close()
 
 
 def run_scenarios(
@@ -33,72 +68,80 @@ def run_scenarios(
     *,
     log_dir: Path,
     on_verdict: Callable[[Verdict, float], None] | None = None,
+    max_time_s: float = DEFAULT_MAX_TIME_S,
 ) -> list[Verdict]:
-    verdicts = []
-    with ControlClient(base_url) as control:
-        for rule_id in ids:
-            scenario = SCENARIOS[rule_id]
-            control.reset()
-            env = scenario_env(scenario, control, base_url, log_dir / f"{rule_id}.client.log")
-            started = time.perf_counter()
-            try:
-                with Adapter.start(command, env) as adapter:
-                    verdict = scenario.run(Context(control, adapter, env.log_file))
-            except NoSession as e:
-                verdict = Verdict(
-                    scenario.rule,
-                    Outcome.FAIL,
-                    f"could not be judged: {e}",
-                    Evidence.of_entries(e.entries),
-                )
-            except (AdapterError, RuntimeError) as e:
-                verdict = Verdict(scenario.rule, Outcome.FAIL, f"could not be judged: {e}")
-            except Exception as e:  # a bug of ours must not hide the other verdicts
-                verdict = Verdict(
-                    scenario.rule,
-                    Outcome.FAIL,
-                    f"could not be judged: the scenario itself failed ({type(e).__name__}: "
-                    f"{e}); please report this as a harness bug",
-                )
-            verdicts.append(verdict)
-            if on_verdict is not None:
-                on_verdict(verdict, time.perf_counter() - started)
+    verdicts: list[Verdict] = []
+    deadline = time.monotonic() + max_time_s
+    silent: list[str] = []  # the latest rules in a row whose adapter never answered
+    probe = JournalProbe(base_url)
+    watch = Watch(deadline=deadline, activity=probe)
+    try:
+        with ControlClient(base_url) as control:
+            for rule_id in ids:
+                scenario = SCENARIOS[rule_id]
+                started = time.perf_counter()
+                if time.monotonic() >= deadline:
+                    verdict = _unjudged(
+                        scenario,
+                        f"not run: the run's time bound ({max_time_s:g} s, --max-time) was reached",
+                    )
+                elif len(silent) >= SILENT_STREAK:
+                    verdict = _unjudged(
+                        scenario,
+                        f"not run: the adapter never answered its first request in "
+                        f"{', '.join(silent)}",
+                    )
+                else:
+                    verdict, was_silent = run_one(
+                        scenario, control, base_url, command, log_dir, watch
+                    )
+                    silent = [*silent, rule_id] if was_silent else []
+                verdicts.append(verdict)
+                if on_verdict is not None:
+                    on_verdict(verdict, time.perf_counter() - started)
+    finally:
+        probe.close()
     return verdicts
+
+
+def run_one(
+    scenario: Scenario,
+    control: ControlClient,
+    base_url: str,
+    command: str | Sequence[str],
+    log_dir: Path,
+    watch: Watch,
+) -> tuple[Verdict, bool]:
+    """One rule against a fresh adapter, which is ended (with its children) after;
+    and whether the adapter stayed silent at its first request."""
+    control.reset()
+    env = scenario_env(scenario, control, base_url, log_dir / f"{scenario.rule.id}.client.log")
+    try:
+        with Adapter.start(command, env, watch) as adapter:
+            return scenario.run(Context(control, adapter, env.log_file)), False
+    except NoSession as e:
+        return _unjudged(scenario, str(e), Evidence.of_entries(e.entries)), False
+    except RunTimeUp as e:
+        return _unjudged(scenario, f"cut short: {e}"), False
+    except Silent as e:
+        return _unjudged(scenario, str(e)), True
+    except (AdapterError, RuntimeError) as e:
+        return _unjudged(scenario, str(e)), False
+    except Exception as e:  # a bug of ours must not hide the other verdicts
+        why = f"the scenario itself failed ({type(e).__name__}: {e}); please report this"
+        return _unjudged(scenario, why + " as a harness bug"), False
+
+
+def _unjudged(scenario: Scenario, why: str, evidence: Evidence | None = None) -> Verdict:
+    return Verdict(scenario.rule, Outcome.UNJUDGED, f"{UNJUDGED}: {why}", evidence or Evidence())
 
 
 def scenario_env(
     scenario: Scenario, control: ControlClient, base_url: str, log_file: Path
 ) -> AdapterEnv:
     """Configure the mock for `scenario` and say how to start the adapter for it."""
-    env = AdapterEnv(base_url=base_url, log_file=log_file)
-    if scenario.timeout_s is not None:
-        env = replace(env, timeout_s=scenario.timeout_s)
+    env = replace(AdapterEnv(base_url=base_url, log_file=log_file), **scenario.adapter_env)
     if scenario.signing:
         control.configure(signing=True, signing_secret=SIGNING_SECRET, api_key=API_KEY)
         env = replace(env, signing_secret=SIGNING_SECRET, api_key=API_KEY)
     return env
-
-
-def write_junit(verdicts: Sequence[Verdict], path: Path, suite: str = "conformance") -> None:
-    failures = sum(v.outcome is Outcome.FAIL for v in verdicts)
-    skipped = sum(v.outcome is Outcome.NOT_APPLICABLE for v in verdicts)
-    root = ElementTree.Element(
-        "testsuite",
-        name=suite,
-        tests=str(len(verdicts)),
-        failures=str(failures),
-        skipped=str(skipped),
-    )
-    for verdict in verdicts:
-        case = ElementTree.SubElement(
-            root, "testcase", classname=suite, name=f"{verdict.rule.id} {verdict.rule.title}"
-        )
-        if verdict.outcome is Outcome.FAIL:
-            failure = ElementTree.SubElement(case, "failure", message=verdict.summary)
-            failure.text = "\n".join(
-                (f"Authority: {verdict.rule.authority}", *verdict.evidence.lines)
-            )
-        elif verdict.outcome is Outcome.NOT_APPLICABLE:
-            ElementTree.SubElement(case, "skipped", message=verdict.summary)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

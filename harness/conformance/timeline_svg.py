@@ -189,7 +189,7 @@ def timeline_svg(timeline: Sequence[Attempt], *, title: str = "attempts in time"
     for t in marks:
         gx = x(t)
         out.append(
-            f'<line x1="{gx:.1f}" y1="{TOP}" x2="{gx:.1f}" y2="{bottom + 4:.1f}" '
+            f'<line class="grid" x1="{gx:.1f}" y1="{TOP}" x2="{gx:.1f}" y2="{bottom + 4:.1f}" '
             f'stroke="#d0d4d8" stroke-width="1"/>'
         )
         out.append(
@@ -215,7 +215,12 @@ def timeline_svg(timeline: Sequence[Attempt], *, title: str = "attempts in time"
 
 
 def _legend(present: set[str]) -> list[str]:
-    out, lx = [], float(LEFT)
+    # What the rows are (the column of names) and what the colours and dashes mean.
+    out = [
+        f'<text class="rows-caption" x="{LEFT - 8}" y="17" text-anchor="end" font-size="11" '
+        'fill="#444">operation</text>'
+    ]
+    lx = float(LEFT)
     for name, (colour, text) in STATUS_CLASSES.items():
         if name not in present:
             continue
@@ -224,6 +229,13 @@ def _legend(present: set[str]) -> list[str]:
             f'<text x="{lx + 16:.1f}" y="17" font-size="11" fill="#444">{escape(text)}</text>'
         )
         lx += 16 + len(text) * CHAR_W + 18
+    out.append(
+        f'<line class="legend-gap" x1="{lx:.1f}" y1="13" x2="{lx + 14:.1f}" y2="13" '
+        'stroke="#9aa0a6" stroke-width="1" stroke-dasharray="3 2"/>'
+    )
+    out.append(
+        f'<text x="{lx + 18:.1f}" y="17" font-size="11" fill="#444">wait before the next try</text>'
+    )
     return out
 
 

@@ -139,3 +139,20 @@ def test_an_invalid_document_an_unknown_setting_and_a_dead_server_exit_2(
     good = _demo_config(tmp_path)
     assert contract_cli.run(_args("--config", str(good), "--base-url", "http://127.0.0.1:9")) == 2
     assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_reproductions_mask_secrets_unless_asked(
+    show: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--max-examples", "1", "--seed", "5", "--phases", "examples"]
+    argv += ["--mock-breakage", "non_idempotent", *(["--show-secrets"] if show else [])]
+    assert contract_cli.run(_args(*argv)) == 1
+    out = capsys.readouterr().out
+    replay = next(line for line in out.splitlines() if "Reproduce (twice)" in line)
+    assert "Idempotency-Key: lifecycle-" in replay  # the curl carries the key it needs
+    if show:
+        assert "Authorization: Bearer ey" in replay  # a real JWT: the curl replays as is
+    else:
+        assert "Authorization: Bearer ***" in replay
+        assert "Bearer ey" not in out

@@ -136,3 +136,21 @@ def test_refs_across_files_resolve(tmp_path: Path) -> None:
     assert loaded.operation("CreateBook").request_media_types["application/json"] == {
         "type": "object"
     }
+
+
+def test_a_dangling_ref_and_an_undeclared_scheme_are_document_errors(tmp_path: Path) -> None:
+    dangling = json.loads(json.dumps(DOC))
+    dangling["paths"]["/books"]["get"]["responses"]["404"] = {"$ref": "#/components/responses/Nope"}
+    with pytest.raises(DocumentError, match="cannot resolve the document"):
+        load_document(_write(tmp_path, dangling))
+    unknown = json.loads(json.dumps(DOC))
+    unknown["paths"]["/books"]["post"]["security"] = [{"Nope": []}]
+    with pytest.raises(
+        DocumentError, match="/paths/~1books/post/security/0: security names 'Nope'"
+    ):
+        load_document(_write(tmp_path, unknown))
+
+
+def test_a_trailing_slash_is_another_path(tmp_path: Path) -> None:
+    doc = load_document(_write(tmp_path, DOC))
+    assert doc.find("GET", "/api/v2/books/") is None

@@ -19,7 +19,13 @@ from harness.conformance.scenarios.auth import (
     rotated_refresh_token_kept,
     single_flight_refresh,
 )
-from harness.conformance.scenarios.backoff import R10, R12, backoff_with_jitter, retry_budget
+from harness.conformance.scenarios.backoff import (
+    R10,
+    R10_ENV,
+    R12,
+    backoff_with_jitter,
+    retry_budget,
+)
 from harness.conformance.scenarios.base import API_KEY, SIGNING_SECRET, Context, Scenario
 from harness.conformance.scenarios.bodies import (
     R16,
@@ -32,6 +38,7 @@ from harness.conformance.scenarios.bodies import (
 )
 from harness.conformance.scenarios.pipeline import R13, whole_pipeline_per_attempt
 from harness.conformance.scenarios.retries import (
+    DEADLINE_S,
     R6,
     R8,
     R9,
@@ -65,15 +72,15 @@ SCENARIOS: dict[str, Scenario] = {
     "R7": Scenario(R7, refused_connection_retried),
     "R8": Scenario(R8, idempotency_keys),
     "R9": Scenario(R9, retry_after_honoured),
-    "R10": Scenario(R10, backoff_with_jitter),
-    "R11": Scenario(R11, attempts_are_bounded),
+    "R10": Scenario(R10, backoff_with_jitter, adapter_env=R10_ENV),
+    "R11": Scenario(R11, attempts_are_bounded, adapter_env={"deadline_s": DEADLINE_S}),
     "R12": Scenario(R12, retry_budget),
     "R13": Scenario(R13, whole_pipeline_per_attempt, signing=True),
-    "R14": Scenario(R14, last_attempt_reported, timeout_s=R14_TIMEOUT_S),
+    "R14": Scenario(R14, last_attempt_reported, adapter_env={"timeout_s": R14_TIMEOUT_S}),
     "R15": Scenario(R15, client_errors_not_retried),
     "R16": Scenario(R16, secrets_stay_out_of_logs, signing=True),
     "R17": Scenario(R17, json_round_trip),
-    "R18": Scenario(R18, malformed_is_one_error, timeout_s=R18_TIMEOUT_S),
+    "R18": Scenario(R18, malformed_is_one_error, adapter_env={"timeout_s": R18_TIMEOUT_S}),
     "R19": Scenario(R19, signatures_and_nonces, signing=True),
     "R20": Scenario(R20, cancelled_not_retried),
 }

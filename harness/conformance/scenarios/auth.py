@@ -1,13 +1,15 @@
-"""Auth rules: single-flight refresh, replaced tokens, rotation (R1-R3)."""
+"""Auth rules: single-flight refresh, replaced tokens, rotation, give up (R1-R4)."""
 
 from __future__ import annotations
 
-from harness.conformance.scenarios.base import (
-    Context,
-    evidence_of,
-    of_operation,
-)
-from harness.conformance.verdicts import Outcome, Rule, Verdict
+from harness.conformance.scenarios.base import Context, Op, evidence_of
+from harness.conformance.verdicts import Rule, Verdict, judged
+
+# The calls this module makes.
+PROFILE = Op("get_profile", "getProfile")
+PRODUCTS = Op("list_products", "listProducts", {"page_size": 1})
+REFRESH = Op("", "refresh")  # never called directly: the client refreshes by itself
+TOKENS = "get_tokens"
 
 # --- R1 ----------------------------------------------------------------------------
 
@@ -25,19 +27,14 @@ def single_flight_refresh(ctx: Context) -> Verdict:
     ctx.control.expire_tokens()
     # Hold the first refresh: every other call meets its 401 while it is in flight.
     ctx.control.add_fault(
-        {
-            "action": {"type": "delay"},
-            "delay": {"type": "fixed", "ms": 300},
-            "match": {"operation": "refresh"},
-            "select": {"times": 1},
-        }
+        REFRESH.fault({"type": "delay"}, delay={"type": "fixed", "ms": 300}, select={"times": 1})
     )
-    replies = ctx.adapter.parallel([("get_profile", {})] * CONCURRENT_CALLS)
+    replies = ctx.adapter.parallel([PROFILE.request()] * CONCURRENT_CALLS)
     entries = ctx.journal()
-    refreshes = of_operation(entries, "refresh")
-    profile = of_operation(entries, "getProfile")
+    refreshes = REFRESH.of(entries)
+    replays = [e for e in PROFILE.of(entries) if e["token_state"] == "valid"]
     failed = [r for r in replies if not r.ok]
-    evidence = evidence_of(entries)
+    problems = []
     if len(refreshes) != 1:
         reused = [e for e in refreshes if (e["effect"] or {}).get("reason") == "reused"]
         why = (
@@ -45,35 +42,23 @@ def single_flight_refresh(ctx: Context) -> Verdict:
             if reused
             else ""
         )
-        return Verdict(
-            R1,
-            Outcome.FAIL,
-            f"{len(refreshes)} refreshes for {CONCURRENT_CALLS} concurrent 401s; expected 1.{why}",
-            evidence,
+        problems.append(
+            f"{len(refreshes)} refreshes for {CONCURRENT_CALLS} concurrent 401s; expected 1.{why}"
         )
     if failed:
         kinds = sorted({r.error_kind or "" for r in failed})
-        return Verdict(
-            R1,
-            Outcome.FAIL,
-            f"{len(failed)} calls failed ({', '.join(kinds)}) after one refresh.",
-            evidence,
-        )
-    replays = [e for e in profile if e["token_state"] == "valid"]
+        problems.append(f"{len(failed)} of the calls failed ({', '.join(kinds)})")
     if len(replays) != CONCURRENT_CALLS:
-        return Verdict(
-            R1,
-            Outcome.FAIL,
+        problems.append(
             f"{len(replays)} replays with the new token for {CONCURRENT_CALLS} calls; "
-            "expected one each.",
-            evidence,
+            "expected one each"
         )
-    return Verdict(
+    return judged(
         R1,
-        Outcome.PASS,
+        problems,
         f"{CONCURRENT_CALLS} concurrent calls met 401, one refresh ran, "
         "each call was replayed once.",
-        evidence,
+        evidence_of(entries),
     )
 
 
@@ -88,34 +73,28 @@ R2 = Rule(
 
 def no_refresh_for_a_replaced_token(ctx: Context) -> Verdict:
     ctx.start_session()
-    stale = ctx.adapter.call("get_tokens").result or {}
+    stale = ctx.adapter.call(TOKENS).result or {}
     ctx.control.expire_tokens()
     # The first call is held; the second refreshes meanwhile; the first's 401 then
     # arrives for a token the client has already replaced.
-    ctx.control.add_fault(
-        {
-            "action": {"type": "delay"},
-            "delay": {"type": "fixed", "ms": 400},
-            "match": {
-                "operation": "getProfile",
-                "headers": {"Authorization": f"Bearer {stale.get('access_token')}"},
-            },
-            "select": {"times": 1},
-        }
-    )
-    replies = ctx.adapter.parallel([("get_profile", {}), ("list_products", {"page_size": 1})])
+    held = PROFILE.fault({"type": "delay"}, delay={"type": "fixed", "ms": 400}, select={"times": 1})
+    held["match"]["headers"] = {"Authorization": f"Bearer {stale.get('access_token')}"}
+    ctx.control.add_fault(held)
+    replies = ctx.adapter.parallel([PROFILE.request(), PRODUCTS.request()])
     entries = ctx.journal()
-    refreshes = of_operation(entries, "refresh")
-    evidence = evidence_of(entries)
-    if len(refreshes) != 1 or not all(r.ok for r in replies):
-        return Verdict(
-            R2,
-            Outcome.FAIL,
+    refreshes = REFRESH.of(entries)
+    problems = []
+    if len(refreshes) != 1:
+        problems.append(
             f"{len(refreshes)} refreshes; a 401 that arrived after the refresh must be "
-            "replayed with the new token, not refresh again.",
-            evidence,
+            "replayed with the new token, not refresh again"
         )
-    return Verdict(R2, Outcome.PASS, "The late 401 was replayed with the new token.", evidence)
+    failed = sorted({r.error_kind or "" for r in replies if not r.ok})
+    if failed:
+        problems.append(f"calls failed ({', '.join(failed)}) after the refresh")
+    return judged(
+        R2, problems, "The late 401 was replayed with the new token.", evidence_of(entries)
+    )
 
 
 # --- R3 ----------------------------------------------------------------------------
@@ -128,22 +107,23 @@ def rotated_refresh_token_kept(ctx: Context) -> Verdict:
     replies = []
     for _ in range(2):
         ctx.control.expire_tokens()
-        replies.append(ctx.adapter.call("get_profile"))
-    refreshes = of_operation(ctx.journal(), "refresh")
-    evidence = evidence_of(refreshes)
+        replies.append(PROFILE.call(ctx))
+    refreshes = REFRESH.of(ctx.journal())
     effects = [e["effect"] or {} for e in refreshes]
-    chained = len(effects) == 2 and effects[1].get("from_refresh_token") == effects[0].get(
-        "refresh_token"
-    )
-    if chained and all(r.ok for r in replies):
-        return Verdict(
-            R3, Outcome.PASS, "The second refresh presented the rotated token.", evidence
+    problems = []
+    if len(effects) != 2:
+        problems.append(f"{len(effects)} refreshes for two expired sessions; expected 2")
+    elif effects[1].get("from_refresh_token") != effects[0].get("refresh_token"):
+        problems.append(
+            "The second refresh did not present the refresh token the first one issued "
+            f"(presented {effects[1].get('from_refresh_token')}, issued "
+            f"{effects[0].get('refresh_token')})"
         )
-    return Verdict(
-        R3,
-        Outcome.FAIL,
-        "The second refresh did not present the refresh token the first one issued.",
-        evidence,
+    failed = sorted({r.error_kind or "" for r in replies if not r.ok})
+    if failed:
+        problems.append(f"calls after a refresh failed ({', '.join(failed)})")
+    return judged(
+        R3, problems, "The second refresh presented the rotated token.", evidence_of(refreshes)
     )
 
 
@@ -159,30 +139,29 @@ R4 = Rule(
 def one_refresh_per_call(ctx: Context) -> Verdict:
     ctx.start_session()
     ctx.control.add_fault(
-        {
-            "action": {
+        PROFILE.fault(
+            {
                 "type": "status",
                 "status": 401,
                 "headers": {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            },
-            "match": {"operation": "getProfile"},
-        }
+            }
+        )
     )
-    reply = ctx.adapter.call("get_profile", timeout=30)
+    reply = PROFILE.call(ctx, timeout=30)
     entries = ctx.journal()
-    refreshes = len(of_operation(entries, "refresh"))
-    attempts = len(of_operation(entries, "getProfile"))
-    evidence = evidence_of(entries)
+    refreshes = len(REFRESH.of(entries))
+    attempts = len(PROFILE.of(entries))
+    problems = []
     if refreshes > 1 or attempts > 2:
-        return Verdict(
-            R4,
-            Outcome.FAIL,
+        problems.append(
             f"{refreshes} refreshes and {attempts} attempts for a resource that keeps "
-            "answering 401; expected at most 1 and 2.",
-            evidence,
+            "answering 401; expected at most 1 and 2"
         )
     if reply.error_kind != "unauthorized":
-        return Verdict(R4, Outcome.FAIL, f"Gave up, but reported {reply.error_kind}.", evidence)
-    return Verdict(
-        R4, Outcome.PASS, f"{refreshes} refresh, {attempts} attempts, then unauthorized.", evidence
+        problems.append(f"It reported {reply.error_kind or 'success'}, not unauthorized")
+    return judged(
+        R4,
+        problems,
+        f"{refreshes} refresh, {attempts} attempts, then unauthorized.",
+        evidence_of(entries),
     )

@@ -1,20 +1,49 @@
 """Backoff over many trials, and retry budgets under sustained failure (R10, R12).
 
-One trial cannot tell jitter from a late scheduler, so R10 repeats the same
-failing call and compares the delays of the same retry across trials. The
-bounds of each check are chosen so that a client with full jitter fails them
-with a probability below one in a million, while a client without jitter (or
-without backoff) fails them every time; evidence lists every delay.
+R10 runs many trials of the same failing call (three 503s, then the call goes
+through) and judges the waits of each retry level across trials
+(backoff_stats.py): jitter at every level, growth, and the bounds
+min(cap, base*2^(n-1)) with the base and cap the adapter was given. Two parts:
+- backoff: base 200 ms, cap 1 s: the bounds grow 200, 400, 800 ms; three
+  instances of the adapter, 10 trials each;
+- cap: base and cap both 300 ms: every wait must stay within 300 ms; three
+  instances, 12 trials each.
+All six instances run at once, each its own client with its own budget;
+before each trial but its first, 30 calls succeed, so that a retry budget
+(R12) that refills on success never blocks the retries.
+Each trial fails its own product (GET /v1/products/{id}), so the trials of all
+instances are told apart in one journal.
+
+R12 fails every call until the retries per call fall, then lets 100 calls
+succeed: a failing call must then be retried again (the budget refills).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import statistics
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from harness.conformance.scenarios.base import Context, evidence_of, of_operation
-from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
+from harness.conformance.adapter import Adapter
+from harness.conformance.backoff_stats import Finding, Plan, Wait, judge_waits, ms
+from harness.conformance.scenarios.base import (
+    LOGIN,
+    Context,
+    NoSession,
+    Op,
+    call_timeout,
+    evidence_of,
+)
+from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict, judged
+
+# The calls this module makes.
+PRODUCT = Op("get_product", "getProduct")
+REFILL = Op("list_products", "listProducts", {"page_size": 1})
+PROFILE = Op("get_profile", "getProfile")
+LOGIN_OP = Op("login", "login", LOGIN)
 
 # --- R10 ---------------------------------------------------------------------------
 
@@ -23,142 +52,266 @@ R10 = Rule(
     "Capped exponential backoff with jitter",
     'AWS Architecture Blog "Exponential Backoff and Jitter"; gRPC A6 (jittered backoff)',
 )
-TRIALS = 8
-FAILURES_PER_TRIAL = 3
-# Successful calls between trials, so that a retry budget (R12) never blocks R10's retries.
-REFILL_CALLS = 40
-NO_BACKOFF_S = 0.010  # every delay below this: retries are immediate
-JITTER_FLOOR_S = 0.020  # a scheduler can shift equal delays by a few ms, not by this
-JITTER_SHARE = 0.3  # ... nor by this share of the mean delay
+BACKOFF = Plan(base_s=0.2, cap_s=1.0)
+CAPPED = Plan(base_s=0.3, cap_s=0.3, bounds_only=True)
+# Per part: (how many instances at once, trials each).
+SHAPE = {BACKOFF: (3, 10), CAPPED: (3, 12)}
+# A retry level seen in fewer than this share of a part's trials is not judged.
+MIN_SHARE = 2 / 3
+FAILURES = 3
+REFILL_CALLS = 30
+
+
+def _env(plan: Plan) -> dict[str, Any]:
+    return {"retry_base_ms": round(plan.base_s * 1000), "retry_cap_ms": round(plan.cap_s * 1000)}
+
+
+R10_ENV = _env(BACKOFF)
+
+
+@dataclass(eq=False)
+class _Instance:
+    name: str
+    plan: Plan
+    ids: list[str]
+    adapter: Adapter | None = None
+    retries: list[int] | None = None  # per trial, once run
 
 
 def backoff_with_jitter(ctx: Context) -> Verdict:
     ctx.start_session()
-    delays: list[list[float]] = []  # per trial: the waits before retry 1, 2, ...
-    trials: list[dict[str, Any]] = []
-    for _ in range(TRIALS):
-        ctx.adapter.parallel([("list_products", {"page_size": 1})] * REFILL_CALLS)
+    ids = iter(ctx.product_ids(sum(n * trials for n, trials in SHAPE.values())))
+    names = {BACKOFF: "A", CAPPED: "C"}
+    instances = [
+        _Instance(f"{names[plan]}{n}", plan, [next(ids) for _ in range(trials)])
+        for plan, (count, trials) in SHAPE.items()
+        for n in range(1, count + 1)
+    ]
+    instances[0].adapter = ctx.adapter  # the rule's own adapter is told the backoff plan
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(len(instances)) as pool:
+        # The other instances start at once; each one started is closed whatever happens.
+        starting = [pool.submit(_start, ctx.adapter, i.plan) for i in instances[1:]]
+        failures = []
+        for instance, future in zip(instances[1:], starting, strict=True):
+            try:
+                instance.adapter = stack.enter_context(future.result())
+            except Exception as e:
+                failures.append(e)
+        if failures:
+            raise failures[0]
         ctx.control.clear_journal()
-        ctx.control.add_fault(
-            {
-                "action": {"type": "status", "status": 503},
-                "match": {"operation": "getProfile"},
-                "select": {"times": FAILURES_PER_TRIAL},
-            }
+        for instance in instances:
+            for product in instance.ids:
+                ctx.control.add_fault(_failing(product))
+        list(pool.map(_run_trials, instances))
+    return _judge(instances, ctx.journal())
+
+
+def _start(template: Adapter, plan: Plan) -> Adapter:
+    """Another instance of the adapter, told the part's base and cap, logged in."""
+    adapter = template.relaunch(**_env(plan))
+    try:
+        login = LOGIN_OP.call(adapter)
+        if not login.ok:
+            raise NoSession(login, [])
+    except BaseException:
+        adapter.close()
+        raise
+    return adapter
+
+
+def _failing(product: str) -> dict[str, Any]:
+    rule = PRODUCT.fault({"type": "status", "status": 503}, select={"times": FAILURES})
+    rule["match"]["path"] = f"/v1/products/{product}"
+    return rule
+
+
+def _run_trials(instance: _Instance) -> None:
+    timeout = call_timeout(*(instance.plan.bound(n) for n in range(1, FAILURES + 1)))
+    adapter = instance.adapter
+    assert adapter is not None
+    for trial, product in enumerate(instance.ids):
+        if trial:  # the first trial starts with a fresh client's full budget
+            adapter.parallel([REFILL.request()] * REFILL_CALLS, timeout=call_timeout())
+        PRODUCT.with_args(id=product).call(adapter, timeout=timeout)
+
+
+def _judge(instances: Sequence[_Instance], entries: list[dict[str, Any]]) -> Verdict:
+    by_path: dict[str, list[dict[str, Any]]] = {}
+    for entry in PRODUCT.of(entries):
+        by_path.setdefault(entry["path"], []).append(entry)
+    problems: list[str] = []
+    parts: list[Evidence] = []
+    summaries: list[str] = []
+    any_retry = False
+    stopped: list[_Instance] = []
+    for plan, title in ((BACKOFF, "backoff"), (CAPPED, "cap")):
+        mine = [i for i in instances if i.plan is plan]
+        trials: list[list[Wait]] = []
+        lines: list[str] = []
+        last: list[dict[str, Any]] = []
+        for instance in mine:
+            retries = []
+            for n, product in enumerate(instance.ids, 1):
+                attempts = sorted(by_path.get(f"/v1/products/{product}", []), key=_began)
+                waits = _gaps(attempts)
+                retries.append(len(waits))
+                lines.append(f"{instance.name} trial {n:2}: waits " + _list(waits))
+                if waits:
+                    trials.append(waits)
+                    last = attempts
+            instance.retries = retries
+            any_retry = any_retry or any(retries)
+            if _stopped_retrying(instance):
+                stopped.append(instance)
+        count, per = SHAPE[plan]
+        finding = judge_waits(trials, plan, min_trials=round(MIN_SHARE * count * per))
+        problems += [f"{title} part: {p}" for p in finding.problems]
+        heading = (
+            f"{title}: base {ms(plan.base_s)}, cap {ms(plan.cap_s)} "
+            f"({count} clients x {per} trials)"
         )
-        ctx.adapter.call("get_profile", timeout=120)
-        attempts = of_operation(ctx.journal(), "getProfile")
-        ctx.control.clear_faults()
-        delays.append(_gaps(attempts))
-        trials.extend(attempts)
-    levels = min(len(d) for d in delays)
-    lines = tuple(
-        f"trial {i + 1}: waits " + ", ".join(f"{d * 1000:.0f} ms" for d in trial)
-        for i, trial in enumerate(delays)
-    )
-    evidence = Evidence(lines, evidence_of(trials[-(levels + 1) :]).timeline)
-    if levels < 2:
+        parts.append(evidence_of(last, heading).with_lines([*finding.facts, *lines]))
+        summaries.append(_summary(title, plan, finding))
+    if stopped:
+        problems.insert(0, _stopped_message(stopped))
+    evidence = Evidence.of_parts(parts)
+    if not any_retry:
         return Verdict(
             R10,
             Outcome.NOT_APPLICABLE,
-            "The client retried a GET answered 503 fewer than twice; backoff cannot be judged.",
+            "Not applicable: the client never retried a GET answered 503, so it has no "
+            "backoff to judge.",
             evidence,
         )
-    by_level = [[trial[n] for trial in delays] for n in range(levels)]
-    if max(max(level) for level in by_level) < NO_BACKOFF_S:
-        return Verdict(
-            R10,
-            Outcome.FAIL,
-            f"Every retry came within {NO_BACKOFF_S * 1000:.0f} ms of the failure: no backoff.",
-            evidence,
-        )
-    spreads = [max(level) - min(level) for level in by_level]
-    means = [statistics.fmean(level) for level in by_level]
-    jittered = any(
-        spread >= max(JITTER_FLOOR_S, JITTER_SHARE * mean)
-        for spread, mean in zip(spreads, means, strict=True)
-    )
-    summary = "; ".join(
-        f"retry {n + 1}: mean {m * 1000:.0f} ms, spread {s * 1000:.0f} ms"
-        for n, (m, s) in enumerate(zip(means, spreads, strict=True))
-    )
-    if not jittered:
-        return Verdict(
-            R10,
-            Outcome.FAIL,
-            f"The same retry waited the same time in all {TRIALS} trials (no jitter): "
-            f"{summary}. Synchronized clients retry in waves.",
-            evidence,
-        )
-    if max(by_level[-1]) <= max(by_level[0]):
-        return Verdict(
-            R10,
-            Outcome.FAIL,
-            f"Later retries never waited longer than the first (no backoff growth): {summary}.",
-            evidence,
-        )
-    return Verdict(R10, Outcome.PASS, f"Delays vary and grow: {summary}.", evidence)
+    return judged(R10, problems, " ".join(summaries), evidence)
 
 
-def _gaps(attempts: list[dict[str, Any]]) -> list[float]:
+def _stopped_retrying(instance: _Instance) -> bool:
+    """Retried at first, then in some later trial not at all."""
+    retries = instance.retries or []
+    return bool(retries) and retries[0] > 0 and 0 in retries[1:]
+
+
+def _stopped_message(stopped: list[_Instance]) -> str:
+    names = ", ".join(i.name for i in stopped)
+    retries = stopped[0].retries or []
+    never = all(not any((i.retries or [0])[1:]) for i in stopped)
+    if never:
+        return (
+            f"Retries stopped after the first trial: each client ({names}) retried in its "
+            f"first trial and never again, although {REFILL_CALLS} calls succeeded before "
+            "each trial: its retry budget never refills (gRPC A6 earns tokens back with "
+            "every success)"
+        )
+    return (
+        f"Retries stopped in some trials ({names}), although {REFILL_CALLS} calls "
+        f"succeeded before each (retries per trial of {stopped[0].name}: "
+        + ", ".join(map(str, retries))
+        + "): the retry budget does not refill on success"
+    )
+
+
+def _summary(title: str, plan: Plan, finding: Finding) -> str:
+    facts = "; ".join(finding.facts)
+    if plan.bounds_only:
+        return f"With base and cap at {ms(plan.cap_s)}, every wait stayed within the cap ({facts})."
+    return f"Jitter at every retry, growing within min(cap, base*2^(n-1)): {facts}."
+
+
+def _began(entry: dict[str, Any]) -> float:
+    started: float = entry["started_at"]
+    return started
+
+
+def _gaps(attempts: list[dict[str, Any]]) -> list[Wait]:
     """Wait between the end of each attempt and the start of the next."""
     return [
-        max(0.0, nxt["started_at"] - (prev["started_at"] + prev["duration_ms"] / 1000))
+        Wait(
+            max(0.0, nxt["started_at"] - (prev["started_at"] + prev["duration_ms"] / 1000)),
+            nxt["started_at"],
+        )
         for prev, nxt in itertools.pairwise(attempts)
     ]
+
+
+def _list(waits: list[Wait]) -> str:
+    return ", ".join(ms(w.seconds) for w in waits) if waits else "none (no retry)"
 
 
 # --- R12 ---------------------------------------------------------------------------
 
 R12 = Rule(
     "R12",
-    "Retries are throttled when most calls fail (retry budget)",
-    "gRPC A6 retry throttling; Finagle retry budgets",
+    "Retries are throttled when most calls fail (retry budget), and come back after calls succeed",
+    "gRPC A6 retry throttling (tokens spent on failure, earned back on success); "
+    "Finagle retry budgets",
 )
 CALLS = 20
 WINDOW = 5  # calls compared at the start and the end
+RECOVERY_CALLS = 100
+AFTER_RECOVERY = 3  # calls failed once each after the recovery
 
 
 def retry_budget(ctx: Context) -> Verdict:
     ctx.start_session()
-    ctx.control.add_fault(
-        {"action": {"type": "status", "status": 503}, "match": {"operation": "getProfile"}}
-    )
+    ctx.control.add_fault(PROFILE.fault({"type": "status", "status": 503}))
     per_call: list[int] = []
     mark = 0
     for _ in range(CALLS):
-        ctx.adapter.call("get_profile", timeout=120)
+        PROFILE.call(ctx, timeout=call_timeout(5.0, 5.0, 5.0))
         entries = ctx.control.entries(since=mark)
         if entries:
             mark = entries[-1]["seq"]
-        per_call.append(len(of_operation(entries, "getProfile")))
+        per_call.append(len(PROFILE.of(entries)))
+    failing = evidence_of(PROFILE.of(ctx.journal()), "every call fails").with_lines(
+        [f"attempts per call, in order: {', '.join(map(str, per_call))}"]
+    )
     retries = [n - 1 for n in per_call]
     early = sum(retries[:WINDOW]) / WINDOW
     late = sum(retries[-WINDOW:]) / WINDOW
-    evidence = Evidence(
-        (f"attempts per call, in order: {', '.join(map(str, per_call))}",),
-        evidence_of(of_operation(ctx.journal(), "getProfile")).timeline,
-    )
+    recovered, again = _recovery(ctx)
+    evidence = Evidence.of_parts([failing, recovered])
     if early == 0:
         return Verdict(
             R12,
             Outcome.NOT_APPLICABLE,
-            "The client does not retry a GET answered 503, so it needs no budget.",
+            "Not applicable: the client does not retry a GET answered 503, so it needs no budget.",
             evidence,
         )
+    problems = []
     if late > early / 2:
-        return Verdict(
-            R12,
-            Outcome.FAIL,
+        problems.append(
             f"Against a server failing every call, the client kept retrying: "
             f"{early:.1f} retries per call over the first {WINDOW} calls, {late:.1f} over "
-            f"the last {WINDOW}. Each client multiplies the load on a struggling backend.",
-            evidence,
+            f"the last {WINDOW}. Each client multiplies the load on a struggling backend"
         )
-    return Verdict(
+    if not any(again):
+        problems.append(
+            f"Retries never came back: after {RECOVERY_CALLS} calls succeeded, "
+            f"{AFTER_RECOVERY} calls that failed once each were not retried; a retry budget "
+            "must refill on success"
+        )
+    return judged(
         R12,
-        Outcome.PASS,
+        problems,
         f"Retries per call fell from {early:.1f} (first {WINDOW} calls) to {late:.1f} "
-        f"(last {WINDOW}) while every call failed.",
+        f"(last {WINDOW}) while every call failed, and came back after {RECOVERY_CALLS} "
+        f"calls succeeded ({sum(again)} of {AFTER_RECOVERY} calls failed once were retried).",
         evidence,
     )
+
+
+def _recovery(ctx: Context) -> tuple[Evidence, list[bool]]:
+    ctx.control.clear_faults()
+    for _ in range(RECOVERY_CALLS // 25):
+        ctx.adapter.parallel([REFILL.request()] * 25, timeout=call_timeout())
+    ctx.control.clear_journal()
+    again = []
+    for _ in range(AFTER_RECOVERY):
+        mark = max((e["seq"] for e in ctx.control.entries()), default=0)
+        ctx.control.add_fault(PROFILE.fault({"type": "status", "status": 503}, select={"times": 1}))
+        PROFILE.call(ctx, timeout=call_timeout(5.0))
+        again.append(len(PROFILE.of(ctx.control.entries(since=mark))) > 1)
+    title = f"after {RECOVERY_CALLS} calls succeeded, each call fails once"
+    return evidence_of(PROFILE.of(ctx.journal()), title), again

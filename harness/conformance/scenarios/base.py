@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ LOGIN = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
 PRODUCT = {"name": "Conformance kettle", "price": 19.99, "category_id": "home"}
 # Timing verdicts allow for a loaded machine: lateness is fine, earliness is not.
 EARLY_TOLERANCE_S = 0.05
+# How long a call that the scenario did not slow down may take on a loaded machine.
+CALL_S = 10.0
 
 
 @dataclass
@@ -29,7 +32,7 @@ class Context:
         return entries
 
     def start_session(self) -> None:
-        reply = self.adapter.call("login", LOGIN)
+        reply = self.adapter.call("login", LOGIN, timeout=CALL_S)
         if not reply.ok:
             raise NoSession(reply, self.journal())
         self.control.clear_journal()
@@ -40,13 +43,35 @@ class Context:
         self.control.clear_journal()
         self.control.add_fault(rule)
 
+    @contextlib.contextmanager
+    def usable(self, *, session: bool = True) -> Iterator[Context]:
+        """This context, or, when its adapter is stuck in a call it never answered, one
+        on a fresh instance of the adapter (logged in unless `session` is False)."""
+        if not self.adapter.pending:
+            yield self
+            return
+        with self.adapter.relaunch() as fresh:
+            other = Context(self.control, fresh, self.log_file)
+            if session:
+                other.start_session()
+            yield other
+
+    def product_ids(self, count: int) -> list[str]:
+        """Ids of `count` products that exist, read through the client."""
+        reply = self.adapter.call("list_products", {"page_size": count}, timeout=CALL_S)
+        ids = [p["id"] for p in reply.result or [] if isinstance(p, dict) and "id" in p]
+        if not reply.ok or len(ids) < count:
+            raise NoSession(reply, self.journal(), what=f"list {count} products")
+        return ids
+
 
 class NoSession(RuntimeError):
-    """The client could not log in, so the rule could not be provoked."""
+    """The client could not log in (or do another plain call a scenario needs first),
+    so the rule could not be provoked."""
 
-    def __init__(self, reply: Reply, entries: list[dict[str, Any]]) -> None:
+    def __init__(self, reply: Reply, entries: list[dict[str, Any]], what: str = "log in") -> None:
         super().__init__(
-            f"the client could not log in ({reply.error_kind}: {reply.error.get('message')})"
+            f"the client could not {what} ({reply.error_kind}: {reply.error.get('message')})"
         )
         self.entries = entries
 
@@ -55,8 +80,14 @@ def of_operation(entries: list[dict[str, Any]], operation: str) -> list[dict[str
     return [e for e in entries if e["operation"] == operation]
 
 
-def evidence_of(entries: list[dict[str, Any]]) -> Evidence:
-    return Evidence.of_entries(entries)
+def evidence_of(entries: list[dict[str, Any]], title: str = "") -> Evidence:
+    return Evidence.of_entries(entries, title)
+
+
+def call_timeout(*delays_s: float, attempts: int = 4, per_attempt_s: float = 1.0) -> float:
+    """A call's timeout from what the scenario provoked: its waits, its attempts and a
+    margin for a loaded machine (a silent adapter is caught within this)."""
+    return sum(delays_s) + attempts * per_attempt_s + CALL_S
 
 
 SIGNING_SECRET = "conformance-signing-secret"
@@ -69,5 +100,34 @@ class Scenario:
     run: Callable[[Context], Verdict]
     # The runner turns signing and the API key on, in the mock and the adapter.
     signing: bool = False
-    # The read timeout the adapter is told to use, when the scenario needs a short one.
-    timeout_s: float | None = None
+    # What the adapter is told differently for this rule (AdapterEnv fields), e.g. a
+    # short read timeout, a backoff base or an overall deadline.
+    adapter_env: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One call a scenario makes: the adapter protocol's op and the contract operation
+    the mock journals it as. Each scenario module names its calls once, at its top."""
+
+    name: str
+    operation: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def call(self, ctx: Context | Adapter, *, timeout: float = CALL_S, **extra: Any) -> Reply:
+        adapter = ctx if isinstance(ctx, Adapter) else ctx.adapter
+        return adapter.call(self.name, dict(self.args), timeout=timeout, **extra)
+
+    def request(self) -> tuple[str, dict[str, Any]]:
+        """As one of the ops of a `parallel` request."""
+        return self.name, dict(self.args)
+
+    def of(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return of_operation(entries, self.operation)
+
+    def fault(self, action: dict[str, Any], **rule: Any) -> dict[str, Any]:
+        """A fault rule for this operation's requests."""
+        return {"action": action, "match": {"operation": self.operation}, **rule}
+
+    def with_args(self, **args: Any) -> Op:
+        return Op(self.name, self.operation, {**self.args, **args})

@@ -1,6 +1,8 @@
-"""Bodies and signatures: malformed responses, nonces (R18, R19)."""
+"""Bodies, logs and signatures: malformed responses, secrets, nonces (R16, R18, R19)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from harness.conformance.scenarios.base import (
     API_KEY,
@@ -8,10 +10,17 @@ from harness.conformance.scenarios.base import (
     SIGNING_SECRET,
     Context,
     NoSession,
+    Op,
+    call_timeout,
     evidence_of,
-    of_operation,
 )
-from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
+from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict, judged
+
+# The calls this module makes.
+PRODUCT = Op("get_product", "getProduct")
+PROFILE = Op("get_profile", "getProfile")
+PRODUCTS = Op("list_products", "listProducts", {"page_size": 1})
+TOKENS = "get_tokens"
 
 # --- R18 ---------------------------------------------------------------------------
 
@@ -25,31 +34,30 @@ R18 = Rule(
     "Malformed or truncated bodies are an error, not a crash or a retry storm",
     "The seed's error union (`unexpected`)",
 )
-
-
 BROKEN_BODIES = (
-    ({"type": "malformed"}, "a 200 with broken JSON"),
-    ({"type": "short_body"}, "a response whose body is shorter than its Content-Length"),
+    ({"type": "malformed"}, "a product answered 200 with broken JSON", 1),
+    # The real product's body, cut short of its Content-Length.
+    ({"type": "short_body"}, "a product whose body is shorter than its Content-Length", 5),
 )
 
 
 def malformed_is_one_error(ctx: Context) -> Verdict:
     ctx.start_session()
-    outcomes = []
-    evidence = Evidence()
-    for action, what in BROKEN_BODIES:
-        ctx.only_fault({"action": action, "match": {"operation": "getProduct"}})
-        reply = ctx.adapter.call("get_product", {"id": "prd_x"})
-        attempts = of_operation(ctx.journal(), "getProduct")
-        evidence = evidence_of(attempts)
+    [product] = ctx.product_ids(1)
+    get = PRODUCT.with_args(id=product)
+    problems, parts, outcomes = [], [], []
+    for action, what, allowed in BROKEN_BODIES:
+        ctx.only_fault(get.fault(action))
+        reply = get.call(ctx, timeout=call_timeout(*[R18_TIMEOUT_S] * MAX_TRUNCATED_ATTEMPTS))
+        attempts = get.of(ctx.journal())
+        parts.append(evidence_of(attempts, what))
         if reply.ok:
-            return Verdict(R18, Outcome.FAIL, f"Reported success for {what}.", evidence)
-        # A truncated body is a lost connection to a client: one retry of a GET is fair.
-        allowed = 1 if action["type"] == "malformed" else MAX_TRUNCATED_ATTEMPTS
+            problems.append(f"It reported success for {what}")
+        # A truncated body is a lost connection to a client: retrying a GET is fair.
         if len(attempts) > allowed:
-            return Verdict(R18, Outcome.FAIL, f"{len(attempts)} attempts for {what}.", evidence)
-        outcomes.append(f"{what}: {len(attempts)} attempt(s), {reply.error_kind}")
-    return Verdict(R18, Outcome.PASS, "; ".join(outcomes) + ".", evidence)
+            problems.append(f"{len(attempts)} attempts for {what} (at most {allowed})")
+        outcomes.append(f"{what}: {len(attempts)} attempt(s), {reply.error_kind or 'success'}")
+    return judged(R18, problems, "; ".join(outcomes) + ".", Evidence.of_parts(parts))
 
 
 # --- R19 ---------------------------------------------------------------------------
@@ -59,7 +67,8 @@ R19 = Rule(
     "Signatures are verifiable and nonces never repeat",
     "RFC 5849 s3.3 (a nonce unique per request); RFC 9421 (cover method, path and body)",
 )
-SIGNED_CALLS = 100
+SIGNED_CALLS = 1000
+BATCH = 50
 
 
 def signatures_and_nonces(ctx: Context) -> Verdict:
@@ -68,24 +77,47 @@ def signatures_and_nonces(ctx: Context) -> Verdict:
     except NoSession as e:
         entries = e.entries  # a login the server could not verify is this rule's failure
     else:
-        for _ in range(SIGNED_CALLS // 20):
-            ctx.adapter.parallel([("list_products", {"page_size": 1})] * 20)
+        for _ in range(SIGNED_CALLS // BATCH):
+            ctx.adapter.parallel([PRODUCTS.request()] * BATCH, timeout=call_timeout())
         entries = ctx.journal()
+    entries = sorted(entries, key=lambda e: e["started_at"])  # in the order sent
     bad = [e for e in entries if e["signature"] != "valid"]
-    nonces = [e["nonce"] for e in entries]
-    repeats = len(nonces) - len(set(nonces))
-    if bad or repeats:
+    problems = []
+    if bad:
         states = sorted({e["signature"] for e in bad})
-        return Verdict(
-            R19,
-            Outcome.FAIL,
-            f"{len(bad)} of {len(entries)} signed requests rejected ({', '.join(states)}); "
-            f"{repeats} repeated nonces.",
-            evidence_of(bad[:10]),
+        problems.append(
+            f"{len(bad)} of {len(entries)} signed requests were rejected ({', '.join(states)})"
         )
-    return Verdict(
-        R19, Outcome.PASS, f"{len(entries)} requests, all signatures valid, no nonce repeated."
+    repeats = _repeats(entries)
+    if repeats:
+        first_seen, again = repeats[0]
+        problems.append(
+            f"{len(repeats)} nonces were sent again: the first repeat came at request "
+            f"{again} of {len(entries)}, reusing the nonce of request {first_seen}"
+        )
+    repeated = {i - 1 for pair in repeats[:5] for i in pair}
+    shown = bad[:10] + [e for n, e in enumerate(entries) if n in repeated]
+    return judged(
+        R19,
+        problems,
+        f"{len(entries)} signed requests, all signatures valid, no nonce repeated.",
+        evidence_of(shown),
     )
+
+
+def _repeats(entries: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """(first, repeat) positions (from 1) of every reused nonce in `entries`."""
+    seen: dict[str, int] = {}
+    repeats = []
+    for n, entry in enumerate(entries, 1):
+        nonce = entry["nonce"]
+        if nonce is None:
+            continue
+        if nonce in seen:
+            repeats.append((seen[nonce], n))
+        else:
+            seen[nonce] = n
+    return repeats
 
 
 # --- R16 ---------------------------------------------------------------------------
@@ -99,17 +131,11 @@ R16 = Rule(
 
 def secrets_stay_out_of_logs(ctx: Context) -> Verdict:
     ctx.start_session()
-    first = ctx.adapter.call("get_tokens").result or {}  # the refresh request carries these
+    first = ctx.adapter.call(TOKENS).result or {}  # the refresh request carries these
     ctx.control.expire_tokens()  # a refresh: both tokens pass through the client
-    ctx.control.add_fault(
-        {
-            "action": {"type": "status", "status": 503},
-            "match": {"operation": "getProfile"},
-            "select": {"times": 1},
-        }
-    )
-    ctx.adapter.call("get_profile")
-    tokens = ctx.adapter.call("get_tokens").result or {}
+    ctx.control.add_fault(PROFILE.fault({"type": "status", "status": 503}, select={"times": 1}))
+    PROFILE.call(ctx, timeout=call_timeout(5.0))
+    tokens = ctx.adapter.call(TOKENS).result or {}
     if ctx.log_file is None or not ctx.log_file.exists():
         return Verdict(R16, Outcome.PASS, "The client wrote no log at all.")
     text = ctx.log_file.read_text(encoding="utf-8", errors="replace")

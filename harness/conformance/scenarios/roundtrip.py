@@ -15,8 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from harness.conformance.scenarios.base import Context, evidence_of
-from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
+from harness.conformance.scenarios.base import Context, Op, evidence_of
+from harness.conformance.verdicts import Outcome, Rule, Verdict
 
 R17 = Rule(
     "R17",
@@ -49,44 +49,44 @@ AWKWARD_INPUT: dict[str, Any] = {
 }
 OPTIONAL_NULLS = frozenset({"description"})
 
+# The calls this module makes.
+SERVED = Op("get_product", "getProduct", {"id": AWKWARD_PRODUCT["id"]})
+CREATE = Op("create_product", "createProduct", {"product": AWKWARD_INPUT})
+
 
 def json_round_trip(ctx: Context) -> Verdict:
     ctx.start_session()
     ctx.control.add_fault(
-        {
-            "action": {"type": "status", "status": 200, "body": AWKWARD_PRODUCT},
-            "match": {"operation": "getProduct"},
-            "select": {"times": 1},
-        }
+        SERVED.fault(
+            {"type": "status", "status": 200, "body": AWKWARD_PRODUCT}, select={"times": 1}
+        )
     )
-    served = ctx.adapter.call("get_product", {"id": AWKWARD_PRODUCT["id"]})
-    created = ctx.adapter.call("create_product", {"product": AWKWARD_INPUT})
+    served = SERVED.call(ctx)
+    created = CREATE.call(ctx)
     evidence = evidence_of(ctx.journal())
+    losses = []
     if not served.ok:
-        return Verdict(
-            R17,
-            Outcome.FAIL,
-            f"The client rejected a product that is valid against the contract "
-            f"({served.error_kind}: {served.error.get('message')}).",
-            evidence,
+        losses.append(
+            f"the client rejected a product that is valid against the contract "
+            f"({served.error_kind}: {served.error.get('message')})"
         )
+    else:
+        losses += differences(AWKWARD_PRODUCT, served.result, "product")
     if not created.ok:
-        return Verdict(
-            R17,
-            Outcome.FAIL,
-            f"Creating a product with valid awkward values failed ({created.error_kind}: "
-            f"{created.error.get('message')}).",
-            evidence,
+        losses.append(
+            f"creating a product with valid awkward values failed ({created.error_kind}: "
+            f"{created.error.get('message')})"
         )
-    expected_created = {k: v for k, v in AWKWARD_INPUT.items() if k != "category_id"}
-    losses = differences(AWKWARD_PRODUCT, served.result, "product")
-    losses += differences(expected_created, created.result, "created product")
+    else:
+        expected_created = {k: v for k, v in AWKWARD_INPUT.items() if k != "category_id"}
+        losses += differences(expected_created, created.result, "created product")
     if losses:
+        shown = "; ".join(losses[:6]) + (f"; and {len(losses) - 6} more" if len(losses) > 6 else "")
         return Verdict(
             R17,
             Outcome.FAIL,
-            f"{len(losses)} values did not survive the round trip: {losses[0]}.",
-            Evidence(tuple(losses[:12]), evidence.timeline),
+            f"{len(losses)} values did not survive the round trip: {shown}.",
+            evidence.with_lines(losses),
         )
     return Verdict(
         R17,

@@ -1,9 +1,17 @@
-"""What a failed refresh does to the session (R5)."""
+"""What a failed refresh does to the session (R5), judged in two parts, each on a
+fresh session: a refresh rejected with 401 (the session is dead) and a refresh
+answered 503 (the session must survive). Every problem of both parts is told."""
 
 from __future__ import annotations
 
-from harness.conformance.scenarios.base import Context, evidence_of, of_operation
-from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
+from harness.conformance.adapter import NoReply
+from harness.conformance.scenarios.base import Context, Op, call_timeout, evidence_of
+from harness.conformance.verdicts import Evidence, Rule, Verdict, judged
+
+# The calls this module makes.
+PROFILE = Op("get_profile", "getProfile")
+REFRESH = Op("", "refresh")  # the client refreshes by itself
+TOKENS = "get_tokens"
 
 R5 = Rule(
     "R5",
@@ -11,8 +19,8 @@ R5 = Rule(
     "RFC 6749 s5.2 (invalid_grant: the refresh token is dead); common client libraries",
 )
 WAITERS = 3
-DEAD_REFRESH = {
-    "action": {
+DEAD_REFRESH = REFRESH.fault(
+    {
         "type": "status",
         "status": 401,
         "headers": {"Content-Type": "application/problem+json"},
@@ -23,95 +31,86 @@ DEAD_REFRESH = {
             "code": "refresh_token_invalid",
             "detail": "The refresh token is not valid.",
         },
-    },
-    "match": {"operation": "refresh"},
-}
-SERVER_DOWN = {"action": {"type": "status", "status": 503}, "match": {"operation": "refresh"}}
+    }
+)
+SERVER_DOWN = REFRESH.fault({"type": "status", "status": 503})
+REJECTED, UNAVAILABLE = "refresh rejected (401)", "refresh unavailable (503)"
 
 
 def failed_refresh(ctx: Context) -> Verdict:
-    problem, evidence = _refresh_rejected(ctx)
-    if problem is None:
-        problem, evidence = _refresh_unavailable(ctx)
-    if problem is not None:
-        return Verdict(R5, Outcome.FAIL, problem, evidence)
-    return Verdict(
+    problems, rejected = _refresh_rejected(ctx)
+    with ctx.usable(session=False) as later:  # waiters never released: a fresh client
+        more, unavailable = _refresh_unavailable(later)
+    return judged(
         R5,
-        Outcome.PASS,
+        [f"{REJECTED}: {p}" for p in problems] + [f"{UNAVAILABLE}: {p}" for p in more],
         f"A rejected refresh released all {WAITERS} waiting calls as unauthorized and "
         "cleared the session (the next call sent no bearer); a refresh answered 503 "
         "kept the session, which worked again once the server recovered.",
-        evidence,
+        Evidence.of_parts([rejected.titled(REJECTED), unavailable.titled(UNAVAILABLE)]),
     )
 
 
-def _refresh_rejected(ctx: Context) -> tuple[str | None, Evidence]:
+def _refresh_rejected(ctx: Context) -> tuple[list[str], Evidence]:
     """Refresh answers 401: every waiter is released, the session is gone for good."""
     ctx.start_session()
     ctx.control.expire_tokens()
     ctx.control.add_fault(DEAD_REFRESH)
-    # The adapter call's own timeout is the hang detector: waiters must be released.
-    replies = ctx.adapter.parallel([("get_profile", {})] * WAITERS, timeout=30)
+    problems: list[str] = []
+    try:
+        replies = ctx.adapter.parallel([PROFILE.request()] * WAITERS, timeout=call_timeout())
+    except NoReply:
+        entries = ctx.journal()
+        problems.append(
+            f"the {WAITERS} calls waiting for the refresh were never released "
+            f"(no reply within {call_timeout():g} s)"
+        )
+        return problems, evidence_of(entries)
     entries = ctx.journal()
-    evidence = evidence_of(entries)
-    refreshes = of_operation(entries, "refresh")
+    refreshes = REFRESH.of(entries)
     if len(refreshes) > WAITERS:
-        return (
+        problems.append(
             f"{len(refreshes)} refresh attempts for {WAITERS} calls after the refresh "
-            "token was rejected: the client refreshes its refresh (recursion).",
-            evidence,
+            "token was rejected: the client refreshes its refresh (recursion)"
         )
     kinds = sorted({r.error_kind or "ok" for r in replies})
     if kinds != ["unauthorized"]:
-        return (
-            f"The refresh was rejected with 401, but the waiting calls reported "
-            f"{', '.join(kinds)}; expected unauthorized.",
-            evidence,
-        )
-    tokens = ctx.adapter.call("get_tokens").result
-    if tokens:
-        return (
-            "The refresh token was rejected, but the client still holds the dead session's tokens.",
-            evidence,
-        )
-    mark = entries[-1]["seq"] if entries else 0
-    ctx.adapter.call("get_profile")
+        problems.append(f"the waiting calls reported {', '.join(kinds)}; expected unauthorized")
+    if ctx.adapter.call(TOKENS).result:
+        problems.append("the client still holds the dead session's tokens")
+    mark = max((e["seq"] for e in entries), default=0)
+    PROFILE.call(ctx)
     later = ctx.control.entries(since=mark)
-    stale = [e for e in later if e["token_state"] not in (None, "missing")]
-    if stale or of_operation(later, "refresh"):
-        return (
-            "After the session ended, the next call "
-            + ("sent the dead session's bearer token" if stale else "tried to refresh again")
-            + ".",
-            evidence_of(entries + later),
-        )
-    return None, evidence
+    if any(e["token_state"] not in (None, "missing") for e in PROFILE.of(later)):
+        problems.append("after the session ended, the next call sent the dead session's bearer")
+    if REFRESH.of(later):
+        problems.append("after the session ended, the next call tried to refresh again")
+    return problems, evidence_of(entries + later)
 
 
-def _refresh_unavailable(ctx: Context) -> tuple[str | None, Evidence]:
+def _refresh_unavailable(ctx: Context) -> tuple[list[str], Evidence]:
     """Refresh answers 503: the session survives for a later try."""
     ctx.control.clear_faults()
     ctx.start_session()
-    before = ctx.adapter.call("get_tokens").result
+    before = ctx.adapter.call(TOKENS).result
     ctx.control.expire_tokens()
     ctx.control.add_fault(SERVER_DOWN)
-    reply = ctx.adapter.call("get_profile", timeout=60)
-    after = ctx.adapter.call("get_tokens").result
+    problems: list[str] = []
+    reply = PROFILE.call(ctx, timeout=call_timeout(5.0, 5.0, 5.0))
+    after = ctx.adapter.call(TOKENS).result
     ctx.control.clear_faults()
-    recovered = ctx.adapter.call("get_profile")
+    recovered = PROFILE.call(ctx)
     evidence = evidence_of(ctx.journal())
     if reply.ok:
-        return "Reported success while every refresh answered 503.", evidence
+        problems.append("the call reported success while every refresh answered 503")
     if not after or after != before:
-        return (
-            f"A refresh answered 503 (a transient failure), and the client "
-            f"{'dropped' if not after else 'replaced'} its session; it should keep it.",
-            evidence,
+        problems.append(
+            f"a refresh answered 503 is a transient failure, yet the client "
+            f"{'dropped' if not after else 'replaced'} its session; it should keep it"
         )
-    if not recovered.ok:
-        return (
-            f"The session was kept, but once the server recovered the next call failed "
-            f"with {recovered.error_kind}.",
-            evidence,
+    elif not recovered.ok:
+        problems.append(
+            f"the session was kept, but once the server recovered the next call failed "
+            f"with {recovered.error_kind}"
         )
-    return None, evidence
+    return problems, evidence

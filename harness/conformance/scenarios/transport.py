@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness.conformance import front
-from harness.conformance.scenarios.base import LOGIN, Context, evidence_of, of_operation
-from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
+from harness.conformance.scenarios.base import LOGIN, Context, Op, call_timeout, evidence_of
+from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict, judged
+
+# The calls this module makes.
+PROFILE = Op("get_profile", "getProfile")
+LOGIN_OP = Op("login", "login", LOGIN)
 
 # --- R7 ----------------------------------------------------------------------------
 
@@ -38,30 +43,26 @@ def refused_connection_retried(ctx: Context) -> Verdict:
         ctx.adapter.relaunch(base_url=gate.base_url) as client,
     ):
         started = time.time()
-        request = client.send("login", LOGIN)
+        request = client.send(LOGIN_OP.name, dict(LOGIN_OP.args))
         if not gate.refuse_first_connection():
             return Verdict(R7, Outcome.FAIL, "The client never tried to connect for a login.")
-        reply = client.receive(request, timeout=60)
-    logins = of_operation(ctx.journal(), "login")
-    judged = evidence_of(logins)
+        # Refused, the client may wait a while before it connects again: no silence watch.
+        reply = client.receive(request, timeout=call_timeout(5.0), watch_silence=False)
+    logins = LOGIN_OP.of(ctx.journal())
     refused = f"connection refused by the front at +{(gate.refused_at or started) - started:.3f}s"
-    evidence = Evidence((refused, *judged.lines), judged.timeline)
+    evidence = evidence_of(logins).with_lines([refused])
+    problems = []
     if not reply.ok:
-        return Verdict(
-            R7,
-            Outcome.FAIL,
+        problems.append(
             f"The first connection was refused, so the login never left the client, yet it "
             f"reported {reply.error_kind}: no retry reached the server (none, or only "
-            f"immediate ones while the port was still closed; retry after a backoff).",
-            evidence,
+            f"immediate ones while the port was still closed; retry after a backoff)"
         )
-    if len(logins) != 1:
-        return Verdict(
-            R7, Outcome.FAIL, f"{len(logins)} logins reached the server for one call.", evidence
-        )
-    return Verdict(
+    if len(logins) > 1:
+        problems.append(f"{len(logins)} logins reached the server for one call")
+    return judged(
         R7,
-        Outcome.PASS,
+        problems,
         "The first connection was refused; the client connected again and logged in once.",
         evidence,
     )
@@ -83,29 +84,27 @@ def last_attempt_reported(ctx: Context) -> Verdict:
     ctx.start_session()
     # The first attempt outlives the read timeout; every later one is answered 503.
     ctx.control.add_fault(
-        {
-            "action": {"type": "hang", "seconds": R14_TIMEOUT_S * 2},
-            "match": {"operation": "getProfile"},
-            "select": {"times": 1},
-        }
+        PROFILE.fault({"type": "hang", "seconds": R14_TIMEOUT_S * 2}, select={"times": 1})
     )
-    ctx.control.add_fault(
-        {"action": {"type": "status", "status": 503}, "match": {"operation": "getProfile"}}
-    )
-    reply = ctx.adapter.call("get_profile", timeout=90)
-    attempts = _settled(ctx, "getProfile", within_s=R14_TIMEOUT_S * 4)
+    ctx.control.add_fault(PROFILE.fault({"type": "status", "status": 503}))
+    reply = PROFILE.call(ctx, timeout=call_timeout(R14_TIMEOUT_S, 5.0, 5.0, 5.0))
+    attempts = _settled(ctx, PROFILE, within_s=R14_TIMEOUT_S * 4)
     evidence = evidence_of(attempts)
     if len(attempts) < 2:
         if reply.error_kind in TIMEOUT_KINDS:
             return Verdict(
                 R14,
                 Outcome.NOT_APPLICABLE,
-                "The client does not retry a GET that timed out; its one attempt's error "
-                "was reported.",
+                "Not applicable: the client does not retry a GET that timed out; its one "
+                "attempt's error was reported.",
                 evidence,
             )
         return Verdict(
-            R14, Outcome.FAIL, f"One attempt timed out; the client reported {reply.error_kind}."
+            R14,
+            Outcome.FAIL,
+            f"One attempt timed out; the client reported {reply.error_kind or 'success'}, "
+            "not a timeout.",
+            evidence,
         )
     if reply.ok or reply.error_kind not in SERVER_KINDS:
         return Verdict(
@@ -124,12 +123,12 @@ def last_attempt_reported(ctx: Context) -> Verdict:
     )
 
 
-def _settled(ctx: Context, operation: str, within_s: float) -> list[dict[str, object]]:
-    """The journal's entries for `operation` once a hung attempt has been recorded
+def _settled(ctx: Context, op: Op, within_s: float) -> list[dict[str, Any]]:
+    """The journal's entries for `op` once a hung attempt has been recorded
     (the mock journals it when the hang ends)."""
     deadline = time.monotonic() + within_s
     while True:
-        attempts = of_operation(ctx.journal(), operation)
+        attempts = op.of(ctx.journal())
         if any(e["status"] is None for e in attempts) or time.monotonic() > deadline:
             return attempts
         time.sleep(0.05)
@@ -141,23 +140,18 @@ R20 = Rule("R20", "Cancelled calls are not retried", "The seed's requestCancelle
 CANCEL_AFTER_MS = 150
 # An attempt starting this long after the cancel was due is a retry of a cancelled call.
 CANCEL_GRACE_S = 0.05
-SLOW_503 = {
-    "action": {"type": "status", "status": 503},
-    "delay": {"type": "fixed", "ms": 400},
-    "match": {"operation": "getProfile"},
-    "select": {"times": 1},
-}
+SLOW_503 = PROFILE.fault(
+    {"type": "status", "status": 503}, delay={"type": "fixed", "ms": 400}, select={"times": 1}
+)
 # Every attempt fails, so no client can finish before the cancel by retrying early.
-RETRY_LATER = {
-    "action": {"type": "status", "status": 503, "retry_after": 1},
-    "match": {"operation": "getProfile"},
-}
+RETRY_LATER = PROFILE.fault({"type": "status", "status": 503, "retry_after": 1})
 
 
 def cancelled_not_retried(ctx: Context) -> Verdict:
     ctx.start_session()
-    judged = 0
-    evidence = Evidence()
+    judged_parts = 0
+    problems: list[str] = []
+    parts: list[Evidence] = []
     # Cancelled while the first attempt is in flight, then while waiting to retry.
     for rule, when, watch_s in (
         (SLOW_503, "in flight", 1.0),
@@ -165,40 +159,38 @@ def cancelled_not_retried(ctx: Context) -> Verdict:
     ):
         ctx.only_fault(rule)
         sent = time.time()
-        reply = ctx.adapter.call("get_profile", cancel_after_ms=CANCEL_AFTER_MS)
+        reply = PROFILE.call(ctx, timeout=call_timeout(1.0), cancel_after_ms=CANCEL_AFTER_MS)
         answered = time.time()
         # Long enough for the retry an uncancelled call would make.
         time.sleep(max(0.0, sent + watch_s - time.time()))
-        attempts = of_operation(ctx.journal(), "getProfile")
-        evidence = evidence_of(attempts)
+        attempts = PROFILE.of(ctx.journal())
+        parts.append(evidence_of(attempts, f"cancelled {when}"))
         due = sent + CANCEL_AFTER_MS / 1000
         if answered < due:
             continue  # the call ended before the cancel: nothing to judge here
-        judged += 1
+        judged_parts += 1
         late = [e for e in attempts if e["started_at"] > due + CANCEL_GRACE_S]
         if late:
-            return Verdict(
-                R20,
-                Outcome.FAIL,
+            problems.append(
                 f"Cancelled {when} after {CANCEL_AFTER_MS} ms, the call made {len(late)} "
-                f"more attempt(s) after the cancel.",
-                evidence,
+                f"more attempt(s) after the cancel"
             )
         if reply.error_kind != "requestCancelled":
-            return Verdict(
-                R20,
-                Outcome.FAIL,
+            problems.append(
                 f"Cancelled {when} after {CANCEL_AFTER_MS} ms, the call reported "
-                f"{reply.error_kind or 'success'}, not requestCancelled.",
-                evidence,
+                f"{reply.error_kind or 'success'}, not requestCancelled"
             )
-    if judged == 0:
+    evidence = Evidence.of_parts(parts)
+    if judged_parts == 0:
         return Verdict(
-            R20, Outcome.NOT_APPLICABLE, "Every call ended before it could be cancelled.", evidence
+            R20,
+            Outcome.NOT_APPLICABLE,
+            "Not applicable: every call ended before it could be cancelled.",
+            evidence,
         )
-    return Verdict(
+    return judged(
         R20,
-        Outcome.PASS,
+        problems,
         "Cancelled in flight and while waiting to retry: no further attempt either time.",
         evidence,
     )

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+import textwrap
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from adapter_testkit import LOGIN, assert_operations_round_trip
 
-from harness.conformance.adapter import REFERENCE_ADAPTER, Adapter, AdapterEnv, AdapterError
+from harness.conformance import processes
+from harness.conformance.adapter import (
+    REFERENCE_ADAPTER,
+    SILENT_S,
+    Adapter,
+    AdapterEnv,
+    AdapterError,
+    NoReply,
+    RunTimeUp,
+    Silent,
+    Watch,
+)
 from harness.control import ControlClient
 from mocks.server import MockServer
 
@@ -78,8 +91,11 @@ def test_shutdown_exits_cleanly(harness_mock: MockServer) -> None:
 
 def _script(tmp_path: Path, body: str) -> list[str]:
     path = tmp_path / "adapter.py"
-    path.write_text(body, encoding="utf-8")
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
     return [sys.executable, str(path)]
+
+
+NOWHERE = AdapterEnv(base_url="http://127.0.0.1:9")
 
 
 @pytest.mark.parametrize(
@@ -91,17 +107,135 @@ def _script(tmp_path: Path, body: str) -> list[str]:
             "reply to request 1",
         ),
         ("import sys\nsys.stderr.write('boom: no config')\nsys.exit(3)\n", "boom: no config"),
-        ("import sys, time\nsys.stdin.readline()\ntime.sleep(5)\n", "no reply to request 1 within"),
         ('import sys\nsys.stdin.readline()\nprint(\'{"id": 1, "ok": "yes"}\')\n', "not a reply"),
     ],
 )
 def test_a_broken_adapter_gets_a_clear_error(tmp_path: Path, body: str, reason: str) -> None:
-    client = Adapter.start(_script(tmp_path, body), AdapterEnv(base_url="http://127.0.0.1:9"))
+    client = Adapter.start(_script(tmp_path, body), NOWHERE)
     try:
         with pytest.raises(AdapterError, match=reason):
             client.call("get_profile", timeout=1.0)
     finally:
         client.close(timeout=1.0)
+
+
+def test_a_silent_adapter_is_given_up_on_within_seconds(tmp_path: Path) -> None:
+    silent = _script(tmp_path, "import sys, time\nsys.stdin.readline()\ntime.sleep(60)\n")
+    started = time.monotonic()
+    with Adapter.start(silent, NOWHERE) as client, pytest.raises(Silent, match="silent for 3 s"):
+        client.call("login", LOGIN, timeout=60)
+    assert time.monotonic() - started < SILENT_S + 3
+
+
+def test_a_busy_adapter_that_never_answers_is_given_up_on_too(tmp_path: Path) -> None:
+    busy = _script(tmp_path, "import sys\nsys.stdin.readline()\nwhile True: pass\n")
+    watch = Watch(first_reply_s=2.0)
+    with Adapter.start(busy, NOWHERE, watch) as client, pytest.raises(Silent, match="within"):
+        client.call("login", LOGIN, timeout=1.0)
+
+
+def test_a_late_reply_is_no_reply(tmp_path: Path) -> None:
+    slow = _script(
+        tmp_path,
+        """
+        import json, sys, time
+        for n, line in enumerate(sys.stdin):
+            time.sleep(0 if n == 0 else 5)
+            print(json.dumps({"id": json.loads(line)["id"], "ok": True}), flush=True)
+        """,
+    )
+    with Adapter.start(slow, NOWHERE) as client:
+        assert client.call("get_tokens", timeout=5).ok
+        started = time.monotonic()
+        with pytest.raises(NoReply, match="no reply to request 2 within 1"):
+            client.call("get_tokens", timeout=1.0)
+        assert client.pending
+        assert time.monotonic() - started < 2
+        assert client.close() != 0  # ended, not asked: it was busy with the call
+
+
+def test_the_run_time_bound_cuts_a_call_short(tmp_path: Path) -> None:
+    silent = _script(tmp_path, "import sys, time\nsys.stdin.readline()\ntime.sleep(60)\n")
+    watch = Watch(deadline=time.monotonic() + 1.0)
+    with Adapter.start(silent, NOWHERE, watch) as client, pytest.raises(RunTimeUp):
+        client.call("login", LOGIN, timeout=30)
+
+
+def test_a_line_too_long_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    # 300 MiB on one line, in 1 MiB writes: the harness must not hold it.
+    flood = _script(
+        tmp_path,
+        """
+        import sys
+        sys.stdin.readline()
+        chunk = b"x" * (1 << 20)
+        for _ in range(300):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.write(b"\\n")
+        sys.stdout.flush()
+        sys.stdin.readline()
+        """,
+    )
+    before = _rss()
+    with Adapter.start(flood, NOWHERE) as client:
+        with pytest.raises(AdapterError, match="longer than 16 MiB"):
+            client.call("get_tokens", timeout=60)
+        assert _rss() - before < 80 * (1 << 20)
+
+
+def _rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+SPAWNER = """
+import json, os, subprocess, sys, time
+
+children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])]
+# A grandchild that leaves the session (setsid) and is orphaned at once (double fork).
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open(sys.argv[1] + ".escaped", "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(120)
+    os._exit(0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(children[0].pid))
+for line in sys.stdin:
+    request = json.loads(line)
+    print(json.dumps({"id": request["id"], "ok": True, "result": None}), flush=True)
+    if request["op"] == "shutdown":
+        break
+"""
+
+
+@pytest.mark.skipif(not processes.supported(), reason="finding children needs /proc")
+def test_everything_an_adapter_started_ends_with_it(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    command = [*_script(tmp_path, SPAWNER), str(pids)]
+    client = Adapter.start(command, NOWHERE)
+    assert client.call("get_tokens", timeout=10).ok
+    _wait_for(lambda: pids.exists() and Path(f"{pids}.escaped").exists())
+    started = [int(pids.read_text()), int(Path(f"{pids}.escaped").read_text())]
+    assert all(_alive(pid) for pid in started)
+    assert client.close() == 0
+    assert not [pid for pid in started if _alive(pid)]
+    assert client.survivors() == []
+
+
+def _wait_for(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    stat = processes.read_stat(pid)
+    return stat is not None and stat.state != "Z"
 
 
 def test_a_missing_command_is_a_clear_error() -> None:

@@ -102,16 +102,36 @@ def test_the_page_parses_and_carries_header_table_and_sections() -> None:
         verdict("R1", timeline=RETRY_AFTER),
         verdict("R6", Outcome.FAIL, summary="2 products exist."),
         verdict("R8", Outcome.NOT_APPLICABLE, summary="No retries."),
+        verdict("R13", Outcome.UNJUDGED, summary="could not be judged: no reply."),
     ]
     text = render_html(verdicts, client="node adapter.mjs", seconds={"R1": 1.234, "R6": 0.5})
     page = parse(text)
     assert "Client conformance: node adapter.mjs" in page.of("h1")[0][1]
-    assert page.of("span", "counts")[0][1] == "1 passed, 1 failed, 1 not applicable"
+    assert (
+        page.of("span", "counts")[0][1]
+        == "1 passed, 1 failed, 1 not applicable, 1 could not be judged"
+    )
     rows = page.of("tr")[1:]
-    assert [attrs["class"] for attrs, _ in rows] == ["pass", "fail", "na"]
-    assert [text for _, text in page.of("td", "num")] == ["1.2\xa0s", "0.5\xa0s", "\u2013"]
-    assert [a["href"] for a, _ in page.of("a")] == ["#rule-R1", "#rule-R6", "#rule-R8"]
-    assert [a["id"] for a, _ in page.of("section")] == ["rule-R1", "rule-R6", "rule-R8"]
+    assert [attrs["class"] for attrs, _ in rows] == ["pass", "fail", "na", "unjudged"]
+    assert [text for _, text in page.of("td", "num")] == [
+        "1.2\xa0s",
+        "0.5\xa0s",
+        "\u2013",
+        "\u2013",
+    ]
+    assert [a["href"] for a, _ in page.of("a")] == [
+        "#rule-R1",
+        "#rule-R6",
+        "#rule-R8",
+        "#rule-R13",
+    ]
+    assert [a["id"] for a, _ in page.of("section")] == [
+        "rule-R1",
+        "rule-R6",
+        "rule-R8",
+        "rule-R13",
+    ]
+    assert '<span class="badge unjudged">UNJUDGED</span>' in section(text, "R13")
     assert "RFC of R6" in section(text, "R6")
     assert "#1 GET /v1/users/profile -> 200" in page.of("pre", "evidence")[0][1]
     # Self-contained: no scripts, no external assets.
@@ -264,7 +284,7 @@ def test_time_runs_from_the_earliest_start_even_when_it_finished_last() -> None:
     label_edge = float(page.of("text", "row-label")[0][0]["x"])
     xs = sorted(float(a["x"]) for a, _ in page.of("rect", "bar"))
     assert xs[0] > label_edge
-    assert xs[0] == pytest.approx(float(page.of("line")[0][0]["x1"]))  # the 0 tick
+    assert xs[0] == pytest.approx(float(page.of("line", "grid")[0][0]["x1"]))  # the 0 tick
     assert "at 0.550 s" in timeline_svg(timeline)  # the first 503's tooltip
 
 
@@ -296,14 +316,68 @@ def test_files_are_written_with_their_folders(tmp_path: Path) -> None:
     ]
     html_path = tmp_path / "out" / "conformance.html"
     json_path = tmp_path / "out" / "deeper" / "conformance.json"
+    again = {"R9": "harness verify --scenario R9"}
     write_html(verdicts, html_path, client="the reference client", seconds={"R9": 2.5})
-    write_json(verdicts, json_path, client="the reference client", seconds={"R9": 2.5})
+    write_json(
+        verdicts, json_path, client="the reference client", seconds={"R9": 2.5}, reproduce=again
+    )
     parse(html_path.read_text(encoding="utf-8"))
     data = json.loads(json_path.read_text(encoding="utf-8"))
+    assert data["report_version"] == 2
     assert data["client"] == "the reference client"
-    assert data["counts"] == {"pass": 1, "fail": 1, "not-applicable": 0}
+    assert data["counts"] == {"pass": 1, "fail": 1, "not-applicable": 0, "could-not-be-judged": 0}
     assert data["generated_at"]
     assert [r["rule"] for r in data["rules"]] == ["R9", "R6"]
     assert [r["seconds"] for r in data["rules"]] == [2.5, None]
-    assert data["rules"][0] == verdicts[0].to_json() | {"seconds": 2.5}
+    assert data["rules"][0] == verdicts[0].to_json() | {
+        "seconds": 2.5,
+        "reproduce": "harness verify --scenario R9",
+    }
+    (part,) = data["rules"][0]["parts"]
+    assert [a["status"] for a in part["timeline"]] == [429, 200]
     assert data["rules"][1]["summary"] == "Retried <a POST>."
+
+
+def test_a_rule_judged_in_parts_shows_each_part_with_its_own_picture() -> None:
+    parts = Evidence.of_parts(
+        [
+            Evidence(("+  0.000s #1 GET -> 429",), RETRY_AFTER, "429 with Retry-After: 2"),
+            Evidence(("+  0.000s #3 GET -> 503",), RETRY_AFTER, "503 with an HTTP-date"),
+        ]
+    )
+    multi = Verdict(Rule("R9", "Retry-After", "RFC 9110"), Outcome.FAIL, "Both wrong.", parts)
+    text = render_html([multi], client="c")
+    page = parse(text)
+    assert [t for _, t in page.of("h3", "part")] == [
+        "429 with Retry-After: 2",
+        "503 with an HTTP-date",
+    ]
+    assert [t for _, t in page.of("pre", "evidence")] == [
+        "+  0.000s #1 GET -> 429",
+        "+  0.000s #3 GET -> 503",
+    ]
+    assert len(page.of("svg", "timeline")) == 2
+    # Read flat, the lines name their part.
+    assert multi.evidence.lines[0] == "-- 429 with Retry-After: 2 --"
+    assert [p["title"] for p in multi.to_json()["parts"]] == [
+        "429 with Retry-After: 2",
+        "503 with an HTTP-date",
+    ]
+
+
+def test_each_rule_says_how_to_judge_it_again() -> None:
+    command = "harness verify --scenario R10 --adapter 'node adapters/node/adapter.mjs'"
+    text = render_html([verdict("R10")], client="c", reproduce={"R10": command})
+    page = parse(text)
+    assert [t for _, t in page.of("code")][-1] == command
+    assert "Judge this rule again" in page.of("p", "reproduce")[0][1]
+
+
+def test_the_picture_says_what_its_rows_bars_and_gaps_are() -> None:
+    text = render_html([verdict("R9", timeline=RETRY_AFTER)], client="c")
+    page = parse(text)
+    caption = page.of("figcaption")[0][1]
+    for words in ("each row is one contract operation", "Each bar is one request", "waited"):
+        assert words in caption
+    assert page.of("text", "rows-caption")[0][1] == "operation"
+    assert page.of("line", "legend-gap")
