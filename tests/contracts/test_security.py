@@ -244,6 +244,22 @@ def test_the_cli_reports_security_findings_and_no_security_turns_them_off(
         assert "-- security" not in capsys.readouterr().out
 
 
+def test_the_mock_of_a_document_is_not_judged_by_the_security_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without --base-url the suite tests the mock of the document, which keeps no owners.
+    lines = LIBRARY_CONFIG.read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.startswith("base_url"))
+    config = tmp_path / "harness.yaml"
+    config.write_text(
+        text.replace("spec: openapi.yaml", f"spec: {LIBRARY_CONFIG.parent}/openapi.yaml")
+    )
+    contract_cli.run(_args("--config", str(config), "--max-examples", "1", "--phases", "examples"))
+    out = capsys.readouterr().out
+    assert "Security checks skipped: they need your server (--base-url)" in out
+    assert "-- security" not in out
+
+
 # --- the demo mock and its breakage profile --------------------------------------------------
 
 
