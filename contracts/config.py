@@ -144,6 +144,30 @@ class Auth(_Strict):
         return f"Auth(scheme={self.scheme!r}, identities={len(self.identities)})"
 
 
+class Security(_Strict):
+    """The security checks (docs/contract-suite.md, "Security checks")."""
+
+    enabled: bool = True
+    shared_operations: tuple[str, ...] = Field(
+        (), description="operationIds any signed-in identity may call on another's resource"
+    )
+    owner_only: tuple[str, ...] = Field(
+        (), description="reads that belong to the resource's owner (probed without a 403)"
+    )
+    expiry_wait_s: float = Field(
+        0.0, ge=0, le=600, description="wait at most this long for a short-lived token to expire"
+    )
+    privileged_identity: int | None = Field(
+        None, ge=0, description="index in auth.identities of the high-privilege account"
+    )
+    privileged_operations: tuple[str, ...] = Field(
+        (), description="operationIds only the privileged identity may call"
+    )
+    privileged_scopes: tuple[str, ...] = Field(
+        (), description="security scopes that reserve an operation for the privileged identity"
+    )
+
+
 class Contract(_Strict):
     max_examples: int = Field(25, ge=1, description="cases per operation and phase")
     workers: int = Field(2, ge=1, le=64)
@@ -153,6 +177,7 @@ class Contract(_Strict):
     lifecycle: bool = True
     seed: int | None = None
     request_timeout_s: float = Field(10.0, gt=0)
+    security: Security = Field(default_factory=Security)
 
     @field_validator("phases")
     @classmethod

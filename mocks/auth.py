@@ -13,6 +13,7 @@ from mitmproxy import http
 
 from contracts import models
 from contracts.operations import BY_ID
+from mocks.breakage import anonymous_user, forged_tokens_accepted, parse_flaws
 from mocks.handlers import OperationHandlers
 from mocks.notes import RequestNote, note
 from mocks.problems import ProblemError
@@ -67,8 +68,15 @@ class Authentication:
                 n.rejection = problem
 
     def _authenticate(self, flow: http.HTTPFlow, n: RequestNote) -> None:
-        check = self._state.tokens.check_access(bearer_token(flow))
+        flaws = parse_flaws(self._state.settings.breakage)
+        check = self._state.tokens.check_access(
+            bearer_token(flow), verify_signature=not forged_tokens_accepted(flaws)
+        )
         n.token_state = check.state.value
+        anonymous = anonymous_user(flaws) if n.operation != "logout" else None
+        if check.state is TokenState.MISSING and anonymous is not None:
+            n.user_id = anonymous
+            return
         n.token_id = check.token_id
         if check.state is not TokenState.VALID:
             challenge = REALM

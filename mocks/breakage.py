@@ -13,6 +13,12 @@ breaks the contract in one way on one operation, the way real backends do:
 | `non_idempotent` | createProduct | `Idempotency-Key` ignored: every retry creates a product |
 | `no_retry_after` | any | 429 and 503 without `Retry-After` |
 | `bad_location` | createProduct | `Location` points at a product that does not exist |
+| `no_ownership` | updateProduct, deleteProduct | anyone may change or delete anyone's product |
+| `unsigned_tokens` | any secured | access tokens are decoded without checking their signature |
+| `anonymous_access` | any secured | a request without a token acts as the demo user |
+
+The last three are security flaws (`auth.py` consults `forged_tokens_accepted` and
+`anonymous_user`); the contract suite's security checks catch each.
 
 Off by default. `harness mock --set harness_breakage=all` turns on every flaw.
 """
@@ -39,7 +45,11 @@ FLAWS = (
     "non_idempotent",
     "no_retry_after",
     "bad_location",
+    "no_ownership",
+    "unsigned_tokens",
+    "anonymous_access",
 )
+ANONYMOUS_USER = "usr_demo"  # whom `anonymous_access` lets a token-less request act as
 
 
 def parse_flaws(text: str | None) -> frozenset[str]:
@@ -67,8 +77,15 @@ class Breakage:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
-        if "non_idempotent" in self._flaws() and note(flow).operation == "createProduct":
+        n = note(flow)
+        if "non_idempotent" in self._flaws() and n.operation == "createProduct":
             flow.request.headers.pop("Idempotency-Key", None)
+        if "no_ownership" in self._flaws() and n.operation in ("updateProduct", "deleteProduct"):
+            # The API judges ownership by the caller: act as the product's owner, if it has one.
+            owners = getattr(self._state.store, "owners", {})
+            owner = owners.get(n.params.get("id", ""))
+            if owner is not None:
+                n.user_id = owner
 
     def response(self, flow: http.HTTPFlow) -> None:
         flaws = self._flaws()
@@ -103,3 +120,11 @@ class Breakage:
 def _edit_json(response: http.Response, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     body = json.loads(response.content or b"{}")
     response.set_content(json.dumps(change(body)).encode())
+
+
+def forged_tokens_accepted(flaws: frozenset[str]) -> bool:
+    return "unsigned_tokens" in flaws
+
+
+def anonymous_user(flaws: frozenset[str]) -> str | None:
+    return ANONYMOUS_USER if "anonymous_access" in flaws else None

@@ -138,11 +138,12 @@ class TokenService:
 
     # --- checking -------------------------------------------------------------
 
-    def check_access(self, token: str | None) -> AccessCheck:
+    def check_access(self, token: str | None, *, verify_signature: bool = True) -> AccessCheck:
+        """`verify_signature=False` is the `unsigned_tokens` breakage flaw (mocks/breakage.py)."""
         if not token:
             return AccessCheck(TokenState.MISSING)
         # Decoding is the costly part; revocation and expiry are judged every time.
-        claims = self._claims.get(token, _UNSEEN)
+        claims = self._claims.get(token, _UNSEEN) if verify_signature else self._unverified(token)
         if claims is _UNSEEN:
             claims = self._claims[token] = self._decode(token)
             if len(self._claims) > _CLAIMS_CACHE_SIZE:
@@ -158,6 +159,14 @@ class TokenService:
         else:
             state = TokenState.VALID
         return AccessCheck(state, token_id, user_id, session_id)
+
+    def _unverified(self, token: str) -> dict[str, Any] | None:
+        try:
+            claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        wanted = ("exp", "sub", "sid", "jti", "n")
+        return claims if all(k in claims for k in wanted) else None
 
     def _decode(self, token: str) -> dict[str, Any] | None:
         try:

@@ -1,6 +1,6 @@
 """A suite report as JUnit XML, the format CI systems read: one test case per
-operation (failed with every finding on it), one per lifecycle step, one
-error case per run error."""
+operation (failed with every finding on it), one per lifecycle step and per
+security probe, one error case per run error."""
 
 from __future__ import annotations
 
@@ -48,6 +48,22 @@ def to_junit(report: SuiteReport) -> ET.ElementTree:
             ET.SubElement(
                 case, "failure", type="lifecycle", message=step.detail[:200]
             ).text = step.detail
+    for step in report.security:  # one test case per probe; skipped ones are marked so
+        tests += 1
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"{SUITE_NAME}.security",
+            name=f"{step.what} ({step.operation})",
+        )
+        if step.skipped:
+            ET.SubElement(case, "skipped", message=step.detail[:200])
+        elif not step.passed:
+            failures += 1
+            text = step.detail + (
+                f"\n\nReproduce with:\n{step.reproduce}" if step.reproduce else ""
+            )
+            ET.SubElement(case, "failure", type="security", message=step.detail[:200]).text = text
     for error in report.errors:
         tests += 1
         errors += 1

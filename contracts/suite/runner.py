@@ -70,6 +70,7 @@ class SuiteOptions:
     exclude_checks: tuple[str, ...] = ()
     show_secrets: bool = False
     request_timeout_s: float = REQUEST_TIMEOUT_S
+    security: bool = True  # the security checks (security.py), after the lifecycle
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class SuiteReport:
     operations: dict[str, OperationTally] = field(default_factory=dict)
     errors: list[Finding] = field(default_factory=list)
     lifecycle: list[Step] = field(default_factory=list)
+    security: list[Step] = field(default_factory=list)
     seconds: float = 0.0
     stop_reason: str = ""
     session: SessionStats | None = None
@@ -120,6 +122,11 @@ class SuiteReport:
         found += [
             Finding(s.operation, f"lifecycle: {s.what}", s.detail, s.reproduce)
             for s in self.lifecycle
+            if not s.passed
+        ]
+        found += [
+            Finding(s.operation, f"security: {s.what}", s.detail, s.reproduce)
+            for s in self.security
             if not s.passed
         ]
         return found
@@ -323,6 +330,7 @@ def run_suite(options: SuiteOptions, on_progress: ProgressCallback | None = None
         spec=options.spec,
         credentials=options.credentials,
         gateway=options.gateway,
+        security=options.security and config.contract.security.enabled,
     )
     return run_prepared(options, prepared, notify)
 
@@ -358,12 +366,33 @@ def run_prepared(
                 for step in report.lifecycle:
                     notify(Progress("lifecycle", "lifecycle", step.what, 1, not step.passed))
                 notify(Progress("phase-finished", "lifecycle"))
+            settings = (options.config or demo_config()).contract.security
+            if options.security and settings.enabled:
+                report.security = run_security_phase(options, prepared, schema, settings, notify)
             keeper.restore_profile(keeper.plan_update)
         finally:
             report.session = keeper.stats
             keeper.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def run_security_phase(
+    options: SuiteOptions, prepared: Prepared, schema: Any, settings: Any, notify: ProgressCallback
+) -> list[Step]:
+    from contracts.suite.security import run_security
+
+    notify(Progress("phase-started", "security"))
+    steps = run_security(
+        prepared.keeper,
+        prepared.document,
+        settings,
+        schema=schema,
+        show_secrets=options.show_secrets,
+        on_step=lambda s: notify(Progress("lifecycle", "security", s.what, 1, not s.passed)),
+    )
+    notify(Progress("phase-finished", "security"))
+    return steps
 
 
 def _consume(

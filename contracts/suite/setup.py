@@ -59,6 +59,7 @@ def prepare(
     credentials: Credentials | None = None,
     gateway: Gateway | None = None,
     check_server: bool = True,
+    security: bool = False,
 ) -> Prepared:
     location = str(spec) if spec is not None else config.spec_location
     if location is None:
@@ -91,6 +92,14 @@ def prepare(
             except (SessionError, requests.RequestException) as e:
                 keeper.close()
                 raise SetupError(f"cannot sign in: {e}") from None
+        if security:
+            from contracts.suite.identities import IdentityError, check_identities
+
+            try:
+                check_identities(keeper, config.contract.security, document)
+            except (IdentityError, requests.RequestException) as e:
+                keeper.close()
+                raise SetupError(str(e)) from None
     return Prepared(document, location, url, plan, keeper)
 
 

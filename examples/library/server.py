@@ -60,7 +60,11 @@ def create_app(options: LibraryOptions | None = None) -> FastAPI:
         book_ownership="no-ownership" not in defects,
     )
     render = Renderer(library, defects)
-    app = FastAPI(title="Lending Library", docs_url=None, redoc_url=None, openapi_url=None)
+    # No redirect for a trailing slash: a path the document lacks is a 404 in its error shape.
+    app = FastAPI(
+        title="Lending Library", docs_url=None, redoc_url=None, openapi_url=None,
+        redirect_slashes=False,
+    )  # fmt: skip
     app.state.library = library
     app.state.options = options
 
@@ -160,7 +164,7 @@ def create_app(options: LibraryOptions | None = None) -> FastAPI:
     def location(path: str) -> dict[str, str]:
         return {} if "no-location" in defects else {"Location": BASE_PATH + path}
 
-    router = APIRouter(prefix=BASE_PATH)
+    router = APIRouter(prefix=BASE_PATH, redirect_slashes=False)
 
     # --- users -------------------------------------------------------------------------
 

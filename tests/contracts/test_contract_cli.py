@@ -18,7 +18,10 @@ def _args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["contract", *argv])
 
 
-QUICK = ("--max-examples", "3", "--seed", "5", "--phases", "examples,coverage", "--no-lifecycle")
+QUICK = (
+    *("--max-examples", "3", "--seed", "5", "--phases", "examples,coverage"),
+    *("--no-lifecycle", "--no-security"),  # the security checks: test_security.py
+)
 
 
 def test_the_embedded_mock_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
