@@ -197,6 +197,7 @@ def spec_members(
     from mocks.faults import FaultInjector, Faults, LateFaults
     from mocks.gate import Enforcement, Gate
     from mocks.journal import JournalAddon
+    from mocks.limits import Limits
     from mocks.server import Fallback
     from mocks.settings import Settings
     from mocks.spec_answers import SpecAnswers
@@ -211,6 +212,7 @@ def spec_members(
     injector = FaultInjector(state)
     control = Control(state, settings, access)
     front = [
+        Limits(),  # head size and count, timeouts, TLS off: the same for every API
         settings,
         SpecControl(api, state, accounts, control),  # behind the same gate as Control's
         control,
