@@ -100,7 +100,7 @@ class AsyncApiClient:
                 async for chunk in response.aiter_raw():
                     body.feed(chunk)
                     deadlines.check(request)
-                return body.response(response)
+                return body.answer(response)
             finally:
                 await response.aclose()
         except httpx.HTTPError as e:

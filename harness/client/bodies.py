@@ -13,9 +13,11 @@ shells feed it the raw chunks they read, it holds and inflates them.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterator
-from typing import NoReturn
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import httpx
 
@@ -24,7 +26,25 @@ from harness.client import errors
 ACCEPT_ENCODING = "gzip, deflate"
 _GZIP_WBITS = zlib.MAX_WBITS | 16
 _STEP = 64 * 1024
-_DROPPED = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response read whole, within the limit: what a shell hands the engine.
+    It reads like an httpx.Response; `content` is already inflated, `headers`
+    are as received."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    request: httpx.Request
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 class _Inflater:
@@ -111,17 +131,12 @@ class BodyReader:
         self._held += len(data)
         self._chunks.append(data)
 
-    def response(self, streamed: httpx.Response) -> httpx.Response:
-        """The whole answer, with its body as read here (already inflated)."""
+    def answer(self, streamed: httpx.Response) -> Answer:
+        """The whole answer, with its body as read here."""
         if self._inflater is not None and self._wire and not self._inflater.complete:
             raise errors.Unexpected("a truncated compressed body", status=self._status)
-        headers = [(k, v) for k, v in streamed.headers.raw if k.lower() not in _DROPPED]
-        return httpx.Response(
-            streamed.status_code,
-            headers=headers,
-            content=b"".join(self._chunks),
-            request=streamed.request,
-        )
+        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        return Answer(streamed.status_code, streamed.headers, body, streamed.request)
 
     def _too_large(self, why: str) -> NoReturn:
         raise errors.ResponseTooLarge(

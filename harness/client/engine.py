@@ -43,7 +43,7 @@ from pydantic import ValidationError
 
 from contracts import signing
 from harness.client import calls, errors
-from harness.client.bodies import ACCEPT_ENCODING
+from harness.client.bodies import ACCEPT_ENCODING, Answer
 from harness.client.calls import Call
 from harness.client.retry import (
     Attempt,
@@ -112,6 +112,9 @@ class RefreshOutcome:
 
 
 Command = Send | Sleep | Refresh
+# What a Send comes back as: an answer read whole (or an httpx.Response, which
+# reads the same), or the Failure that stopped the attempt.
+Received = Answer | httpx.Response
 Flow = Generator[Command, Any, Any]
 
 
@@ -167,7 +170,7 @@ def build_request(
     )
 
 
-def _problem(response: httpx.Response) -> dict[str, Any] | None:
+def _problem(response: Received) -> dict[str, Any] | None:
     if "json" not in response.headers.get("content-type", ""):
         return None
     try:
@@ -177,7 +180,7 @@ def _problem(response: httpx.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def error_from_response(response: httpx.Response, attempts: int) -> errors.ApiError:
+def error_from_response(response: Received, attempts: int) -> errors.ApiError:
     problem = _problem(response)
     code = problem.get("code") if problem else None
     detail = (problem or {}).get("detail") or f"HTTP {response.status_code}"
@@ -197,7 +200,7 @@ def error_from_response(response: httpx.Response, attempts: int) -> errors.ApiEr
     )
 
 
-def _token_rejected(response: httpx.Response) -> bool:
+def _token_rejected(response: Received) -> bool:
     """A 401 that a refresh can cure: the token was bad, not the credentials."""
     challenge = response.headers.get("www-authenticate", "")
     if 'error="invalid_token"' in challenge:
@@ -232,7 +235,7 @@ def run_call(call: Call[Any], settings: Settings, budget_s: float | None = None)
         sent_token = pair.access_token if pair else None
         outcome = yield Send(build_request(call, settings, sent_token, key), left)
 
-        if isinstance(outcome, httpx.Response):
+        if not isinstance(outcome, Failure):
             status = outcome.status_code
             if 200 <= status < 300:
                 settings.throttle.record_success()

@@ -101,7 +101,7 @@ class ApiClient:
                 for chunk in response.iter_raw():
                     body.feed(chunk)
                     deadlines.check(request)
-                return body.response(response)
+                return body.answer(response)
             finally:
                 response.close()
         except httpx.HTTPError as e:

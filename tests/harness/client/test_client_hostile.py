@@ -13,6 +13,7 @@ the lower bounds are deadlines, which a monotonic clock cannot pass early.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -352,3 +353,56 @@ def test_a_transport_without_a_pool_is_still_bounded_between_chunks() -> None:
     outcome = get_profile("sync", "http://127.0.0.1:1", opts)
     assert isinstance(outcome.error, errors.ReceiveTimeout)
     assert outcome.seconds < 1.9
+
+
+HOLD_S = 4.0
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_waiting_for_another_callers_refresh_ends_at_the_deadline(
+    hostile: HostileServer, shell: str
+) -> None:
+    # Another caller holds the refresh lock for 4 s (its refresh hangs): this
+    # call's 401 waits for it only as long as its own 1 s deadline allows.
+    opts = options(retry=RetryPolicy(deadline_s=1.0))
+    pair = TokenPair("stale-access", "refresh")
+    started = time.monotonic()
+    if shell == "sync":
+        with ApiClient(hostile.url("storm"), opts) as api:
+            api.settings.tokens.set(pair)
+            held = threading.Event()
+
+            def hold() -> None:
+                with api._refresh_lock:
+                    held.set()
+                    time.sleep(HOLD_S)
+
+            holder = threading.Thread(target=hold)
+            holder.start()
+            held.wait(5)
+            error, kept = _sync_one(api), api.settings.tokens.get()
+            holder.join()
+    else:
+
+        async def scenario() -> tuple[Any, TokenPair | None]:
+            async with AsyncApiClient(hostile.url("storm"), opts) as api:
+                api.settings.tokens.set(pair)
+                held = asyncio.Event()
+
+                async def hold() -> None:
+                    async with api._refresh_lock:
+                        held.set()
+                        await asyncio.sleep(HOLD_S)
+
+                holder = asyncio.create_task(hold())
+                await held.wait()
+                outcome = await _async_one(api), api.settings.tokens.get()
+                await holder
+                return outcome
+
+        error, kept = asyncio.run(scenario())
+    waited = time.monotonic() - started
+    assert isinstance(error, errors.ReceiveTimeout), error
+    assert "while a refresh was running" in error.detail
+    assert kept == pair, "a timeout is transient: the session stays"
+    assert waited >= 0.99
