@@ -29,7 +29,7 @@ from harness.control import TOKEN_ENV
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
-_ANNOUNCED = re.compile(r"Mock API\s+(http://127\.0\.0\.1:\d+)")
+_ANNOUNCED = re.compile(r"(?:Mock API|Proxy)\s+(http://127\.0\.0\.1:\d+)")
 
 
 class MockProcessError(RuntimeError):
