@@ -32,7 +32,7 @@ import httpx
 
 import loadtests
 from harness.control import ControlClient, ControlError
-from harness.mock_process import MockProcess, MockProcessError
+from harness.mock_process import START_TIMEOUT_S, MockProcess, MockProcessError
 from loadtests.invariants import Entry, Thresholds, Verdict, breaches, judge, percentile
 from loadtests.journal_invariants import judge_journal, logical_calls, operations_table
 from loadtests.profiles import Profile, any_api_scenario
@@ -45,6 +45,8 @@ RUN_CLOCK = PACKAGE / "run_clock.py"
 JOURNAL_PAGE = 5000
 # Beyond --run-time: locust's start-up, its stop, and slack for a slow machine.
 WALL_SLACK_S = 90.0
+# Compiling a document can take seconds, many more on a busy machine.
+SPEC_MOCK_START_S = 180.0
 
 # How long locust may take to write its reports after an interruption.
 INTERRUPT_GRACE_S = 30.0
@@ -272,6 +274,7 @@ def _target(plan: LoadPlan) -> Iterator[tuple[str, ControlClient | None]]:
                 ["--journal-size", str(plan.journal_size), *mock_arguments(plan)],
                 log=plan.report_dir / "mock.log",
                 env={"PYTHONOPTIMIZE": "1"},  # mitmproxy's runtime type checks off: ~25% faster
+                start_timeout_s=SPEC_MOCK_START_S if plan.any_api else START_TIMEOUT_S,
             )
             stack.enter_context(mock)
             base_url = mock.base_url
