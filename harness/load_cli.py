@@ -2,6 +2,7 @@
 
     harness load [--profile NAME] [--users N] [--spawn-rate R] [--duration 60s]
                  [--base-url URL] [--processes N] [--report-dir DIR]
+                 [--locustfile FILE [--spec FILE] [--config FILE] [--upstream URL]]
 
 The run itself lives in `loadtests/` (profiles, locust users, invariants;
 `python -m loadtests` takes the same options). This module only parses and
@@ -39,6 +40,9 @@ _OPTIONS: tuple[tuple[str, str], ...] = (
     ("processes", "--processes"),
     ("report_dir", "--report-dir"),
     ("locustfile", "--locustfile"),
+    ("spec", "--spec"),
+    ("config", "--config"),
+    ("upstream", "--upstream"),
     ("journal_size", "--journal-size"),
     ("progress_s", "--progress-s"),
     ("max_error_rate", "--max-error-rate"),
@@ -114,7 +118,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--locustfile",
         metavar="PATH",
-        help="user classes to run (default loadtests/locustfile.py, the reference client)",
+        help="user classes to run: your own locust file, unchanged (judged from the "
+        "journal), or by default loadtests/locustfile.py, the reference client of the demo",
+    )
+    parser.add_argument(
+        "--spec",
+        metavar="FILE",
+        help="load the mock of this OpenAPI document (harness mock --spec); with "
+        "--upstream, name its operations",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the harness configuration (harness.yaml): roles, auth, mock settings",
+    )
+    parser.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="load your server through the fault proxy (faults and journal apply)",
     )
     parser.add_argument(
         "--journal-size",

@@ -29,7 +29,7 @@ from harness.control import TOKEN_ENV
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
-_ANNOUNCED = re.compile(r"Mock API\s+(http://127\.0\.0\.1:\d+)")
+_ANNOUNCED = re.compile(r"(?:Mock API|Proxy)\s+(http://127\.0\.0\.1:\d+)")
 
 
 class MockProcessError(RuntimeError):
@@ -45,6 +45,7 @@ class MockProcess:
         env: Mapping[str, str] | None = None,
         cpus: frozenset[int] | None = None,
         control_token: str | None = None,
+        start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
         self.argv = [sys.executable, "-m", "harness.cli", "mock", "--host", HOST, "--port", "0"]
         self.argv += list(extra_args)
@@ -55,6 +56,7 @@ class MockProcess:
         # What the child requires: the given token, or one the caller's environment holds.
         self.control_token: str | None = self._env.get(TOKEN_ENV) or None
         self._cpus = cpus
+        self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._base_url: str | None = None
 
@@ -93,7 +95,7 @@ class MockProcess:
         return self
 
     def _wait_for_banner(self, process: subprocess.Popen[bytes]) -> str:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + self._start_timeout_s
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise MockProcessError(f"the mock exited with {process.returncode}:\n{self.tail()}")
@@ -101,7 +103,8 @@ class MockProcess:
             if found:
                 return found.group(1)
             time.sleep(0.05)
-        raise MockProcessError(f"the mock did not start in {START_TIMEOUT_S:g} s:\n{self.tail()}")
+        limit = self._start_timeout_s
+        raise MockProcessError(f"the mock did not start in {limit:g} s:\n{self.tail()}")
 
     def tail(self, lines: int = 20) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -15,6 +15,13 @@ from loadtests.runner import LOCUSTFILE, LoadPlan, execute
 ROOT = Path.cwd()
 
 
+def _absolute(location: str | None) -> str | None:
+    """A file given on the command line, absolute (URLs as they are)."""
+    if location is None or "://" in location:
+        return location
+    return str(Path(location).resolve())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (a CI timeout, `harness load` passing one on) stops the run as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -45,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         locustfile=Path(args.locustfile).resolve() if args.locustfile else LOCUSTFILE,
         journal_size=args.journal_size,
         progress_s=args.progress_s,
+        spec=_absolute(args.spec),
+        config=_absolute(args.config),
+        upstream=args.upstream,
     )
     try:
         return execute(plan)

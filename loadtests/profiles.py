@@ -126,3 +126,44 @@ def get_profile(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None
+
+
+# --- the same profiles for any API: faults by role and operationId, not by /v1 path ---
+
+ANY = {"operation": "*"}
+CREATE = {"role": "create"}
+READS = {"role": ["read", "list"]}
+
+ANY_API_FAULTS: dict[str, tuple[dict[str, Any], ...]] = {
+    "fault-mix": (
+        {**FAULT_MIX[0], "match": ANY},
+        {**FAULT_MIX[1], "match": ANY},
+        {**FAULT_MIX[2], "match": READS},
+        {**FAULT_MIX[3], "match": ANY},
+        {**FAULT_MIX[4], "match": CREATE},
+    ),
+    "duplicate-probe": ({**DUPLICATE_PROBE[0], "match": CREATE},),
+}
+
+
+def any_api_scenario(
+    profile: Profile, roles: frozenset[str] = frozenset(), *, named_operations: bool = True
+) -> dict[str, Any]:
+    """The profile's scenario for any API: its rules match by role and operationId.
+
+    A rule for a role the API's configuration does not name falls back to the
+    methods that role stands for (create: POST; read and list: GET), so it still
+    fires on an API without roles; behind the proxy without a document (no
+    operation names), "any operation" becomes any path."""
+    rules = []
+    for rule in ANY_API_FAULTS.get(profile.name, ()):
+        match = dict(rule["match"])
+        if match.get("operation") == "*" and not named_operations:
+            match = {"path": "/*"}
+        wanted = match.get("role")
+        if wanted is not None:
+            names = {wanted} if isinstance(wanted, str) else set(wanted)
+            if not names & roles:
+                match = {"methods": ["POST"] if "create" in names else ["GET"]}
+        rules.append({**rule, "match": match})
+    return {**profile.scenario(), "faults": rules}

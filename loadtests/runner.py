@@ -32,22 +32,27 @@ import httpx
 
 import loadtests
 from harness.control import ControlClient, ControlError
-from harness.mock_process import MockProcess, MockProcessError
+from harness.mock_process import START_TIMEOUT_S, MockProcess, MockProcessError
 from loadtests.invariants import Entry, Thresholds, Verdict, breaches, judge, percentile
-from loadtests.profiles import Profile
+from loadtests.journal_invariants import judge_journal, logical_calls, operations_table
+from loadtests.profiles import Profile, any_api_scenario
 from loadtests.records import CallRecord, read_records
 
 PACKAGE = Path(loadtests.__file__).resolve().parent
 LOCUSTFILE = PACKAGE / "locustfile.py"
 SPIKE_SHAPE = PACKAGE / "spike_shape.py"
+RUN_CLOCK = PACKAGE / "run_clock.py"
 JOURNAL_PAGE = 5000
 # Beyond --run-time: locust's start-up, its stop, and slack for a slow machine.
 WALL_SLACK_S = 90.0
+# Compiling a document can take seconds, many more on a busy machine.
+SPEC_MOCK_START_S = 180.0
 
 # How long locust may take to write its reports after an interruption.
 INTERRUPT_GRACE_S = 30.0
 
 EXIT_BREACH = 1
+EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
@@ -65,7 +70,19 @@ class LoadPlan:
     locustfile: Path = LOCUSTFILE
     journal_size: int = 500_000
     progress_s: float = 5.0
+    spec: str | None = None  # serve (or, with upstream, name the operations of) this document
+    config: str | None = None  # the harness configuration (roles, auth, mock settings)
+    upstream: str | None = None  # their server, behind the fault proxy
     out: TextIO = field(default=sys.stdout, compare=False)
+
+    @property
+    def ours(self) -> bool:
+        """Our users (loadtests/*.py), which keep call records; else judged by the journal."""
+        return self.locustfile.resolve().parent == PACKAGE
+
+    @property
+    def any_api(self) -> bool:
+        return bool(self.spec or self.config or self.upstream)
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -78,6 +95,8 @@ def server_root(url: str) -> str:
 
 def locust_command(plan: LoadPlan, base_url: str) -> list[str]:
     files = [str(plan.locustfile)] + ([str(SPIKE_SHAPE)] if plan.profile.spike else [])
+    if not plan.ours:
+        files.append(str(RUN_CLOCK))
     report = plan.report_dir
     command = [
         sys.executable,
@@ -101,16 +120,58 @@ def locust_command(plan: LoadPlan, base_url: str) -> list[str]:
         "--only-summary",
         "--exit-code-on-error",
         "0",  # failed calls are judged by the invariants, not by locust
-        "--harness-profile",
-        plan.profile.name,
-        "--harness-records",
-        str(report / "records.jsonl"),
-        "--harness-progress-s",
-        f"{plan.progress_s:g}",
     ]
     if plan.processes:
         command += ["--processes", str(plan.processes)]
     return command
+
+
+def locust_env(plan: LoadPlan) -> dict[str, str]:
+    """Our options for our users, in the environment: never on locust's command line,
+    where a team's own locust file (whose parser does not know them) would reject them."""
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "HARNESS_LOAD_PROFILE": plan.profile.name,
+        "HARNESS_LOAD_RECORDS": str(plan.report_dir / "records.jsonl"),
+        "HARNESS_LOAD_PROGRESS_S": f"{plan.progress_s:g}",
+    }
+
+
+class LocustfileError(ValueError):
+    """The locust file does not load; the message names the cause."""
+
+
+LIST_TIMEOUT_S = 60.0
+
+
+def check_locustfile(plan: LoadPlan) -> list[str]:
+    """The user classes the locust file defines (`locust --list`), before any user starts.
+
+    Raises LocustfileError with locust's own reason: a missing file, an import or
+    syntax error in it, or no User class."""
+    path = plan.locustfile
+    if not path.is_file():
+        raise LocustfileError(f"the locust file {path} does not exist")
+    command = [sys.executable, "-m", "locust", "-f", str(path), "--list"]
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=locust_env(plan),
+            timeout=LIST_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise LocustfileError(
+            f"the locust file {path} did not load in {LIST_TIMEOUT_S:g} s"
+        ) from None
+    output = (done.stdout + done.stderr).strip().splitlines()
+    if done.returncode != 0:
+        cause = next((line.strip() for line in reversed(output) if line.strip()), "no output")
+        raise LocustfileError(f"the locust file {path} does not load: {cause}")
+    return [line.strip() for line in done.stdout.splitlines()[1:] if line.strip()]
 
 
 @dataclass(frozen=True)
@@ -127,7 +188,7 @@ def run_locust(plan: LoadPlan, base_url: str) -> LocustRun:
     what ran, as it does on Ctrl-C, and the run is judged on that."""
     command = locust_command(plan, base_url)
     limit_s = plan.run_time_s + WALL_SLACK_S
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = locust_env(plan)
     with (plan.report_dir / "locust.log").open("w", encoding="utf-8") as log:
         log.write(" ".join(command) + "\n")
         process = subprocess.Popen(
@@ -210,13 +271,15 @@ def _target(plan: LoadPlan) -> Iterator[tuple[str, ControlClient | None]]:
     with ExitStack() as stack:
         if plan.base_url is None:
             mock = MockProcess(
-                ["--journal-size", str(plan.journal_size)],
+                ["--journal-size", str(plan.journal_size), *mock_arguments(plan)],
                 log=plan.report_dir / "mock.log",
                 env={"PYTHONOPTIMIZE": "1"},  # mitmproxy's runtime type checks off: ~25% faster
+                start_timeout_s=SPEC_MOCK_START_S if plan.any_api else START_TIMEOUT_S,
             )
             stack.enter_context(mock)
             base_url = mock.base_url
-            plan.say(f"Mock          {base_url}/v1 (pid {mock.pid}, log {mock.log})")
+            shown = f"-> {plan.upstream}" if plan.upstream else (plan.spec or plan.config or "/v1")
+            plan.say(f"Mock          {base_url} {shown} (pid {mock.pid}, log {mock.log})")
         else:
             base_url = server_root(plan.base_url)
             plan.say(f"Target        {base_url}")
@@ -228,6 +291,37 @@ def _target(plan: LoadPlan) -> Iterator[tuple[str, ControlClient | None]]:
             yield base_url, None
             return
         yield base_url, control
+
+
+def mock_arguments(plan: LoadPlan) -> list[str]:
+    """`harness mock` options for the target: their document, configuration, upstream."""
+    argv: list[str] = []
+    for flag, value in (("--spec", plan.spec), ("--config", plan.config)):
+        if value:
+            argv += [flag, value]
+    if plan.upstream:
+        argv += ["--upstream", plan.upstream]
+    return argv
+
+
+def configured_roles(plan: LoadPlan) -> frozenset[str]:
+    """The roles the configuration names (none without one)."""
+    if plan.config is None:
+        return frozenset()
+    from contracts.config import load_config
+
+    overrides = {"spec": plan.spec} if plan.spec else {}
+    return frozenset(load_config(plan.config, overrides=overrides, default=None).roles)
+
+
+def scenario_for(plan: LoadPlan) -> dict[str, Any]:
+    if not plan.any_api:
+        return plan.profile.scenario()
+    return any_api_scenario(
+        plan.profile,
+        configured_roles(plan),
+        named_operations=bool(plan.spec or plan.config),
+    )
 
 
 # --- the run -----------------------------------------------------------------------
@@ -242,12 +336,25 @@ def execute(plan: LoadPlan) -> int:
         f"{plan.run_time_s:g} s, processes: {plan.processes or 'one'}"
     )
     try:
+        classes = check_locustfile(plan)
+    except LocustfileError as e:
+        plan.say(f"harness load: {e}")
+        return EXIT_BAD_INPUT
+    plan.say(f"Users         {', '.join(classes) or '?'} from {plan.locustfile}")
+    try:
         with _target(plan) as (base_url, control):
             access_ttl_s: float | None = None
             since = 0
+            if control is None and not plan.ours:
+                plan.say(
+                    "harness load: your own users are judged from the journal: "
+                    "give --spec/--config (the mock of your document) or --upstream URL "
+                    "(your server behind the fault proxy)"
+                )
+                return EXIT_BAD_INPUT
             if control is not None:
-                control.load_scenario(inline=profile.scenario())
-                access_ttl_s = float(control.config()["access_ttl_s"])
+                control.load_scenario(inline=scenario_for(plan))
+                access_ttl_s = float(control.config().get("access_ttl_s") or 0.0)
                 since = journal_position(control)
                 plan.say(f"Scenario      load-{profile.name} loaded; journal from seq {since}")
             started = time.monotonic()
@@ -265,6 +372,8 @@ def execute(plan: LoadPlan) -> int:
     except (MockProcessError, ControlError, httpx.HTTPError) as e:
         plan.say(f"harness load: the run failed: {e}")
         return EXIT_RUN_FAILED
+    if not plan.ours:
+        return _finish_from_journal(plan, run, journal or [], missed, wall_s, access_ttl_s)
     records_path = plan.report_dir / "records.jsonl"
     if (run.code != 0 and not run.interrupted) or not records_path.exists():
         plan.say(
@@ -289,6 +398,49 @@ def execute(plan: LoadPlan) -> int:
             file=sys.stderr,
             flush=True,
         )
+        return EXIT_INTERRUPTED
+    plan.say("")
+    plan.say(text)
+    return EXIT_BREACH if breaches(verdicts) else 0
+
+
+def _finish_from_journal(
+    plan: LoadPlan,
+    run: LocustRun,
+    journal: list[Entry],
+    missed: int,
+    wall_s: float,
+    access_ttl_s: float | None,
+) -> int:
+    """A team's own users: no call records, every verdict from the journal."""
+    if run.code != 0 and not run.interrupted:
+        plan.say(
+            f"harness load: locust exited with {run.code}; see {plan.report_dir / 'locust.log'}"
+        )
+        return EXIT_RUN_FAILED
+    _write_journal(plan.report_dir / "journal.jsonl", journal)
+    verdicts = judge_journal(
+        journal, plan.thresholds, missed=missed, access_ttl_s=access_ttl_s or 0.0
+    )
+    calls = logical_calls(journal)
+    summary = summarize(plan, [], journal, verdicts, wall_s, access_ttl_s)
+    table = operations_table(calls)
+    summary |= {
+        "judged_from": "journal",
+        "calls": len(calls),
+        "calls_per_s": round(len(calls) / max(0.001, min(plan.run_time_s, wall_s)), 1),
+        "operations": {
+            op: {**row, "retries": row["attempts"] - row["calls"]} for op, row in table.items()
+        },
+        "interrupted": run.interrupted,
+        "spec": plan.spec,
+        "config": plan.config,
+        "upstream": plan.upstream,
+    }
+    (plan.report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = render(summary, verdicts)
+    (plan.report_dir / "summary.txt").write_text(text + "\n")
+    if run.interrupted:
         return EXIT_INTERRUPTED
     plan.say("")
     plan.say(text)

@@ -58,16 +58,22 @@ _pending: list[dict[str, Any]] = []  # worker: records not yet sent to the maste
 
 def _arguments(parser: Any, **_: Any) -> None:
     parser.add_argument(
-        "--harness-profile", default="steady", help="harness load profile", include_in_web_ui=False
+        "--harness-profile",
+        default="steady",
+        env_var="HARNESS_LOAD_PROFILE",
+        help="harness load profile",
+        include_in_web_ui=False,
     )
     parser.add_argument(
         "--harness-records",
+        env_var="HARNESS_LOAD_RECORDS",
         default="",
         help="write the client's call records here (JSON lines) when locust quits",
         include_in_web_ui=False,
     )
     parser.add_argument(
         "--harness-progress-s",
+        env_var="HARNESS_LOAD_PROGRESS_S",
         type=float,
         default=5.0,
         help="seconds between progress lines",
