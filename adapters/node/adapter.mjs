@@ -34,7 +34,16 @@ const OPS = {
   login: (api, a, signal) => api.login(text(a, "email"), text(a, "password"), signal),
   logout: (api, a, signal) => api.logout(signal),
   set_tokens: async (api, a) => {
-    api.setTokens(text(a, "access_token"), text(a, "refresh_token"));
+    const access = required(a, "access_token");
+    const refresh = required(a, "refresh_token");
+    if (access === null && refresh === null) {
+      api.clearTokens(); // both null: signed out
+      return null;
+    }
+    if (typeof access !== "string" || !(refresh === null || typeof refresh === "string")) {
+      throw new TypeError("access_token must be a string, refresh_token a string or null");
+    }
+    api.setTokens(access, refresh);
     return null;
   },
   get_tokens: async (api) =>

@@ -282,6 +282,9 @@ export class ApiClient {
     }
     const current = this.tokens;
     if (current === null) return { refreshed: false, error: unauthorized("signed out") };
+    if (current.refresh_token === null) {
+      return { refreshed: false, error: unauthorized("no refresh token to refresh with") };
+    }
     if (current.access_token !== staleAccessToken) return { refreshed: true };
     if (this.refreshing) return this.refreshFor(staleAccessToken); // started while we waited
     this.refreshing = this.refreshSession(current).finally(() => {

@@ -12,6 +12,7 @@ import contextvars
 import logging
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, cast
@@ -32,40 +33,15 @@ from harness.client import (
 from harness.client.calls import Call
 from harness.client.engine import RetryEvent, refresh_flow
 from harness.client.retry import Attempt, Decision, Phase
-
-DEFECTS = (
-    "parallel-refresh",
-    "retry-post-without-key",
-    "ignore-retry-after",
-    "keeps-old-refresh-token",
-    "new-key-per-attempt",
-    "retries-4xx",
-    "retries-malformed",
-    "clock-nonce",
-    "refresh-every-401",
-    "unbounded-retries",
-    "logs-secrets",
-    "clears-session-on-503",
-    "keeps-dead-session",
-    "no-retry-on-refused",
-    "no-jitter",
-    "no-backoff",
-    "no-retry-budget",
-    "signs-once-per-call",
-    "reports-first-error",
-    "lossy-prices",
-    "retries-after-cancel",
-    "jitter-first-retry-only",
-    "small-jitter",
-    "constant-backoff",
-    "no-cap",
-    "budget-never-refills",
-    "swapped-refresh-failures",
-    "never-retries-429-503",
-    "retry-after-seconds-only",
-    "retries-422",
-    "no-overall-deadline",
-    "nonce-repeats",
+from harness.conformance.defects_backoff import (
+    ConstantBackoffPolicy,
+    JitterFirstRetryOnlyPolicy,
+    NeverRefillsThrottle,
+    NoBackoffPolicy,
+    NoCapPolicy,
+    NoJitterPolicy,
+    SecondsOnlyRetryAfterClient,
+    SmallJitterPolicy,
 )
 
 
@@ -222,64 +198,6 @@ class RefusedIsFatalPolicy(RetryPolicy):
         return super().is_retryable(attempt)
 
 
-@dataclass(frozen=True)
-class NoJitterPolicy(RetryPolicy):
-    """Exponential backoff without jitter, as the seed's RetryInterceptor does."""
-
-    def backoff(self, retry_number: int, rng: random.Random) -> float:
-        return self.backoff_cap(retry_number)
-
-
-@dataclass(frozen=True)
-class NoBackoffPolicy(RetryPolicy):
-    """Retries at once (Retry-After is still honoured)."""
-
-    def backoff(self, retry_number: int, rng: random.Random) -> float:
-        return 0.0
-
-
-@dataclass(frozen=True)
-class JitterFirstRetryOnlyPolicy(RetryPolicy):
-    """Jitters the first retry; every later retry waits its full bound, the same in
-    every client (synchronized waves from the second retry on)."""
-
-    def backoff(self, retry_number: int, rng: random.Random) -> float:
-        if retry_number == 1:
-            return super().backoff(retry_number, rng)
-        return self.backoff_cap(retry_number)
-
-
-@dataclass(frozen=True)
-class SmallJitterPolicy(RetryPolicy):
-    """Jitters by 0-20% below the bound: the waits barely spread."""
-
-    def backoff(self, retry_number: int, rng: random.Random) -> float:
-        return self.backoff_cap(retry_number) * (1 - 0.2 * rng.random())
-
-
-@dataclass(frozen=True)
-class ConstantBackoffPolicy(RetryPolicy):
-    """Full jitter over the base at every retry: the waits never grow."""
-
-    def backoff(self, retry_number: int, rng: random.Random) -> float:
-        return rng.uniform(0.0, self.base_delay_s)
-
-
-@dataclass(frozen=True)
-class NoCapPolicy(RetryPolicy):
-    """Exponential backoff with full jitter, but no cap: base * 2^(n-1) for ever."""
-
-    def backoff_cap(self, retry_number: int) -> float:
-        return self.base_delay_s * 2.0 ** min(retry_number - 1, 62)
-
-
-class NeverRefillsThrottle(RetryThrottle):
-    """A retry budget that spends on failure and never earns anything back."""
-
-    def record_success(self) -> None:
-        pass
-
-
 class SwappedRefreshFailuresClient(AsyncApiClient):
     """Gets both refresh failures the wrong way round: a rejected refresh (401) keeps
     the dead session, a refresh answered 503 throws the live one away."""
@@ -293,19 +211,6 @@ class SwappedRefreshFailuresClient(AsyncApiClient):
                     self.settings.tokens.set(before)
             else:
                 self.settings.tokens.clear()
-        return outcome
-
-
-class SecondsOnlyRetryAfterClient(AsyncApiClient):
-    """Understands Retry-After in seconds only: an HTTP-date is dropped as unreadable,
-    and the client backs off on its own schedule instead."""
-
-    async def _send(self, request: httpx.Request) -> Any:
-        outcome = await super()._send(request)
-        if isinstance(outcome, httpx.Response):
-            value = outcome.headers.get("retry-after", "").strip()
-            if value and not value.isdigit():
-                del outcome.headers["retry-after"]
         return outcome
 
 
@@ -423,99 +328,92 @@ _KINDS = tuple(
 )
 
 
+Options = ClientOptions
+Factory = Callable[[Options], tuple[type[AsyncApiClient], Options]]
+
+
+def _policy(policy: type[RetryPolicy]) -> Factory:
+    return lambda o: (AsyncApiClient, replace(o, retry=policy(**_fields(o.retry))))
+
+
+def _client(client: type[AsyncApiClient]) -> Factory:
+    return lambda o: (client, o)
+
+
+def _statuses(change: Callable[[frozenset[int]], frozenset[int]]) -> Factory:
+    def make(o: Options) -> tuple[type[AsyncApiClient], Options]:
+        retry = replace(o.retry, retry_statuses=change(o.retry.retry_statuses))
+        return AsyncApiClient, replace(o, retry=retry)
+
+    return make
+
+
+def _unbounded(o: Options) -> tuple[type[AsyncApiClient], Options]:
+    # No attempt cap worth the name, no retry budget to stop it, a deadline of minutes,
+    # and backoff capped at 50 ms.
+    base = min(o.retry.base_delay_s, 0.05)
+    endless = replace(o.retry, max_attempts=30, base_delay_s=base, max_delay_s=0.05, deadline_s=120)
+    return AsyncApiClient, replace(o, retry=endless, throttle=RetryThrottle(max_tokens=1e9))
+
+
+def _no_deadline(o: Options) -> tuple[type[AsyncApiClient], Options]:
+    # Whatever deadline it was given, it has none: only its attempts are bounded.
+    return AsyncApiClient, replace(o, retry=replace(o.retry, deadline_s=1e9))
+
+
+FACTORIES: dict[str, Factory] = {
+    "parallel-refresh": _client(ParallelRefreshClient),
+    "retry-post-without-key": lambda o: (
+        AsyncApiClient,
+        replace(o, retry=PostsAreIdempotentPolicy(**_fields(o.retry)), auto_idempotency_keys=False),
+    ),
+    "ignore-retry-after": _policy(IgnoresRetryAfterPolicy),
+    "keeps-old-refresh-token": lambda o: (
+        AsyncApiClient,
+        replace(o, tokens=KeepsOldRefreshToken(o.tokens)),
+    ),
+    "new-key-per-attempt": _client(NewKeyPerAttemptClient),
+    "retries-4xx": _policy(Retries4xxPolicy),
+    "retries-malformed": _client(RetriesUnexpectedClient),
+    "clock-nonce": _client(ClockNonceClient),
+    "refresh-every-401": _client(RefreshesEvery401Client),
+    "unbounded-retries": _unbounded,
+    "logs-secrets": _client(LogsSecretsClient),
+    "clears-session-on-503": _client(ClearsSessionOnAnyRefreshFailure),
+    "keeps-dead-session": lambda o: (AsyncApiClient, replace(o, tokens=NeverForgets(o.tokens))),
+    "no-retry-on-refused": _policy(RefusedIsFatalPolicy),
+    "no-jitter": _policy(NoJitterPolicy),
+    "no-backoff": _policy(NoBackoffPolicy),
+    "no-retry-budget": lambda o: (AsyncApiClient, replace(o, throttle=RetryThrottle(1e9))),
+    "signs-once-per-call": _client(SignsOncePerCallClient),
+    "reports-first-error": _client(ReportsFirstErrorClient),
+    "lossy-prices": _client(LossyPricesClient),
+    "retries-after-cancel": _client(RetriesAfterCancelClient),
+    "jitter-first-retry-only": _policy(JitterFirstRetryOnlyPolicy),
+    "small-jitter": _policy(SmallJitterPolicy),
+    "constant-backoff": _policy(ConstantBackoffPolicy),
+    "no-cap": _policy(NoCapPolicy),
+    "budget-never-refills": lambda o: (AsyncApiClient, replace(o, throttle=NeverRefillsThrottle())),
+    "swapped-refresh-failures": _client(SwappedRefreshFailuresClient),
+    "never-retries-429-503": _statuses(lambda s: s - {429, 503}),
+    "retry-after-seconds-only": _client(SecondsOnlyRetryAfterClient),
+    "retries-422": _statuses(lambda s: s | {422}),
+    # Whatever deadline it was given, it has none: only its attempts are bounded.
+    "no-overall-deadline": lambda o: (
+        AsyncApiClient,
+        replace(o, retry=replace(o.retry, deadline_s=1e9)),
+    ),
+    "nonce-repeats": _client(RepeatingNonceClient),
+}
+DEFECTS = tuple(FACTORIES)
+
+
 def defective_client(defect: str, base_url: str, options: ClientOptions) -> AsyncApiClient:
-    if defect == "parallel-refresh":
-        return ParallelRefreshClient(base_url, options)
-    if defect == "retry-post-without-key":
-        posts = PostsAreIdempotentPolicy(**_fields(options.retry))
-        return AsyncApiClient(base_url, replace(options, retry=posts, auto_idempotency_keys=False))
-    if defect == "ignore-retry-after":
-        deaf = IgnoresRetryAfterPolicy(**_fields(options.retry))
-        return AsyncApiClient(base_url, replace(options, retry=deaf))
-    if defect == "keeps-old-refresh-token":
-        return AsyncApiClient(
-            base_url, replace(options, tokens=KeepsOldRefreshToken(options.tokens))
-        )
-    if defect == "new-key-per-attempt":
-        return NewKeyPerAttemptClient(base_url, options)
-    if defect == "retries-4xx":
-        return AsyncApiClient(
-            base_url, replace(options, retry=Retries4xxPolicy(**_fields(options.retry)))
-        )
-    if defect == "retries-malformed":
-        return RetriesUnexpectedClient(base_url, options)
-    if defect == "clock-nonce":
-        return ClockNonceClient(base_url, options)
-    if defect == "refresh-every-401":
-        return RefreshesEvery401Client(base_url, options)
-    if defect == "unbounded-retries":
-        # No attempt cap worth the name, and no retry budget to stop it either.
-        endless = replace(options.retry, max_attempts=30, max_delay_s=0.05, deadline_s=120)
-        budget = RetryThrottle(max_tokens=1e9)
-        return AsyncApiClient(base_url, replace(options, retry=endless, throttle=budget))
-    if defect == "logs-secrets":
-        return LogsSecretsClient(base_url, options)
-    if defect == "clears-session-on-503":
-        return ClearsSessionOnAnyRefreshFailure(base_url, options)
-    if defect == "keeps-dead-session":
-        return AsyncApiClient(base_url, replace(options, tokens=NeverForgets(options.tokens)))
-    if defect == "no-retry-on-refused":
-        return _with_policy(base_url, options, RefusedIsFatalPolicy)
-    if defect == "no-jitter":
-        return _with_policy(base_url, options, NoJitterPolicy)
-    if defect == "no-backoff":
-        return _with_policy(base_url, options, NoBackoffPolicy)
-    if defect == "no-retry-budget":
-        return AsyncApiClient(base_url, replace(options, throttle=RetryThrottle(max_tokens=1e9)))
-    if defect == "signs-once-per-call":
-        return SignsOncePerCallClient(base_url, options)
-    if defect == "reports-first-error":
-        return ReportsFirstErrorClient(base_url, options)
-    if defect == "lossy-prices":
-        return LossyPricesClient(base_url, options)
-    if defect == "retries-after-cancel":
-        return RetriesAfterCancelClient(base_url, options)
-    return _more_defects(defect, base_url, options)
-
-
-def _more_defects(defect: str, base_url: str, options: ClientOptions) -> AsyncApiClient:
-    policies: dict[str, type[RetryPolicy]] = {
-        "jitter-first-retry-only": JitterFirstRetryOnlyPolicy,
-        "small-jitter": SmallJitterPolicy,
-        "constant-backoff": ConstantBackoffPolicy,
-        "no-cap": NoCapPolicy,
-    }
-    if defect in policies:
-        return _with_policy(base_url, options, policies[defect])
-    if defect == "budget-never-refills":
-        return AsyncApiClient(base_url, replace(options, throttle=NeverRefillsThrottle()))
-    if defect == "swapped-refresh-failures":
-        return SwappedRefreshFailuresClient(base_url, options)
-    if defect == "never-retries-429-503":
-        statuses = options.retry.retry_statuses - {429, 503}
-        return AsyncApiClient(
-            base_url, replace(options, retry=replace(options.retry, retry_statuses=statuses))
-        )
-    if defect == "retry-after-seconds-only":
-        return SecondsOnlyRetryAfterClient(base_url, options)
-    if defect == "retries-422":
-        statuses = options.retry.retry_statuses | {422}
-        return AsyncApiClient(
-            base_url, replace(options, retry=replace(options.retry, retry_statuses=statuses))
-        )
-    if defect == "no-overall-deadline":
-        # Whatever deadline it was given, it has none: only its attempts are bounded.
-        endless = replace(options.retry, deadline_s=1e9)
-        return AsyncApiClient(base_url, replace(options, retry=endless))
-    if defect == "nonce-repeats":
-        return RepeatingNonceClient(base_url, options)
-    raise ValueError(f"unknown defect {defect!r}; one of {', '.join(DEFECTS)}")
-
-
-def _with_policy(
-    base_url: str, options: ClientOptions, policy: type[RetryPolicy]
-) -> AsyncApiClient:
-    return AsyncApiClient(base_url, replace(options, retry=policy(**_fields(options.retry))))
+    factory = FACTORIES.get(defect)
+    if factory is None:
+        raise ValueError(f"unknown defect {defect!r}; one of {', '.join(DEFECTS)}")
+    client, changed = factory(options)
+    return client(base_url, changed)
 
 
 def _fields(policy: RetryPolicy) -> dict[str, Any]:

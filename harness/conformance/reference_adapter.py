@@ -37,16 +37,21 @@ def _product(args: dict[str, Any]) -> ProductInput:
 
 
 async def _set_tokens(api: AsyncApiClient, args: dict[str, Any]) -> None:
-    api.settings.tokens.set(TokenPair(args["access_token"], args["refresh_token"]))
+    access, refresh = args["access_token"], args["refresh_token"]
+    if access is None and refresh is None:
+        api.settings.tokens.clear()  # both null: signed out
+        return
+    if not isinstance(access, str) or not isinstance(refresh, str | None):
+        raise TypeError("access_token must be a string, refresh_token a string or null")
+    # No refresh token: an empty one, which no server accepts, so a 401 ends the session.
+    api.settings.tokens.set(TokenPair(access, refresh or ""))
 
 
-async def _get_tokens(api: AsyncApiClient, args: dict[str, Any]) -> dict[str, str] | None:
+async def _get_tokens(api: AsyncApiClient, args: dict[str, Any]) -> dict[str, str | None] | None:
     pair = api.settings.tokens.get()
-    return (
-        None
-        if pair is None
-        else {"access_token": pair.access_token, "refresh_token": pair.refresh_token}
-    )
+    if pair is None:
+        return None
+    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token or None}
 
 
 OPS: dict[str, Op] = {

@@ -10,6 +10,7 @@ in `SILENT_STREAK` rules in a row is not started again for the others.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +32,7 @@ from harness.conformance.scenarios import (
     Context,
     Scenario,
 )
-from harness.conformance.scenarios.base import NoSession
+from harness.conformance.scenarios.base import NoSession, sibling
 from harness.conformance.verdicts import Evidence, Outcome, Verdict
 from harness.control import ControlClient
 
@@ -48,8 +49,8 @@ class JournalProbe:
     """How far the mock's journal has got: a sign that the client reaches the server.
     Its own connection, safe to call from any thread."""
 
-    def __init__(self, base_url: str) -> None:
-        self._control = ControlClient(base_url, timeout=2.0)
+    def __init__(self, control: ControlClient) -> None:
+        self._control = sibling(control)
         self._lock = threading.Lock()
 
     def __call__(self) -> int:
@@ -73,34 +74,27 @@ def run_scenarios(
     verdicts: list[Verdict] = []
     deadline = time.monotonic() + max_time_s
     silent: list[str] = []  # the latest rules in a row whose adapter never answered
-    probe = JournalProbe(base_url)
-    watch = Watch(deadline=deadline, activity=probe)
-    try:
-        with ControlClient(base_url) as control:
-            for rule_id in ids:
-                scenario = SCENARIOS[rule_id]
-                started = time.perf_counter()
-                if time.monotonic() >= deadline:
-                    verdict = _unjudged(
-                        scenario,
-                        f"not run: the run's time bound ({max_time_s:g} s, --max-time) was reached",
-                    )
-                elif len(silent) >= SILENT_STREAK:
-                    verdict = _unjudged(
-                        scenario,
-                        f"not run: the adapter never answered its first request in "
-                        f"{', '.join(silent)}",
-                    )
-                else:
-                    verdict, was_silent = run_one(
-                        scenario, control, base_url, command, log_dir, watch
-                    )
-                    silent = [*silent, rule_id] if was_silent else []
-                verdicts.append(verdict)
-                if on_verdict is not None:
-                    on_verdict(verdict, time.perf_counter() - started)
-    finally:
-        probe.close()
+    with ControlClient(base_url) as control, contextlib.closing(JournalProbe(control)) as probe:
+        watch = Watch(deadline=deadline, activity=probe)
+        for rule_id in ids:
+            scenario = SCENARIOS[rule_id]
+            started = time.perf_counter()
+            if time.monotonic() >= deadline:
+                verdict = _unjudged(
+                    scenario,
+                    f"not run: the run's time bound ({max_time_s:g} s, --max-time) was reached",
+                )
+            elif len(silent) >= SILENT_STREAK:
+                verdict = _unjudged(
+                    scenario,
+                    f"not run: the adapter never answered its first request in {', '.join(silent)}",
+                )
+            else:
+                verdict, was_silent = run_one(scenario, control, base_url, command, log_dir, watch)
+                silent = [*silent, rule_id] if was_silent else []
+            verdicts.append(verdict)
+            if on_verdict is not None:
+                on_verdict(verdict, time.perf_counter() - started)
     return verdicts
 
 

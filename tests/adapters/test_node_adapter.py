@@ -300,3 +300,14 @@ def test_the_log_names_each_attempt(adapter: Adapter, tmp_path: Path) -> None:
     assert "POST /v1/auth/login -> 200 attempt 1" in log
     assert "GET /v1/products/nope -> 404 attempt 1" in log
     assert DEMO_PASSWORD not in log
+
+
+def test_tokens_may_be_set_to_one_or_none(adapter: Adapter) -> None:
+    adapter.call("login", LOGIN)
+    access = adapter.call("get_tokens").result["access_token"]
+    adapter.call("set_tokens", {"access_token": access, "refresh_token": None})
+    assert adapter.call("get_tokens").result == {"access_token": access, "refresh_token": None}
+    assert adapter.call("get_profile").ok
+    adapter.call("set_tokens", {"access_token": None, "refresh_token": None})
+    assert adapter.call("get_tokens").result is None
+    assert adapter.call("get_profile").error_kind == "unauthorized"

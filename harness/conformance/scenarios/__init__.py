@@ -54,6 +54,7 @@ from harness.conformance.scenarios.roundtrip import R17, json_round_trip
 from harness.conformance.scenarios.session import R5, failed_refresh
 from harness.conformance.scenarios.transport import (
     R7,
+    R7_ENV,
     R14,
     R14_TIMEOUT_S,
     R20,
@@ -69,7 +70,7 @@ SCENARIOS: dict[str, Scenario] = {
     "R4": Scenario(R4, one_refresh_per_call),
     "R5": Scenario(R5, failed_refresh),
     "R6": Scenario(R6, no_duplicate_creation),
-    "R7": Scenario(R7, refused_connection_retried),
+    "R7": Scenario(R7, refused_connection_retried, adapter_env=R7_ENV),
     "R8": Scenario(R8, idempotency_keys),
     "R9": Scenario(R9, retry_after_honoured),
     "R10": Scenario(R10, backoff_with_jitter, adapter_env=R10_ENV),

@@ -4,10 +4,10 @@ R10 runs many trials of the same failing call (three 503s, then the call goes
 through) and judges the waits of each retry level across trials
 (backoff_stats.py): jitter at every level, growth, and the bounds
 min(cap, base*2^(n-1)) with the base and cap the adapter was given. Two parts:
-- backoff: base 200 ms, cap 1 s: the bounds grow 200, 400, 800 ms; three
+- backoff: base 250 ms, cap 1 s: the bounds grow 250, 500, 1000 ms; three
   instances of the adapter, 10 trials each;
-- cap: base and cap both 300 ms: every wait must stay within 300 ms; three
-  instances, 12 trials each.
+- cap: base and cap both 400 ms: every wait must stay within 400 ms; three
+  instances, 14 trials each.
 All six instances run at once, each its own client with its own budget;
 before each trial but its first, 30 calls succeed, so that a retry budget
 (R12) that refills on success never blocks the retries.
@@ -36,8 +36,10 @@ from harness.conformance.scenarios.base import (
     Op,
     call_timeout,
     evidence_of,
+    sibling,
 )
 from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict, judged
+from harness.control import ControlClient
 
 # The calls this module makes.
 PRODUCT = Op("get_product", "getProduct")
@@ -52,14 +54,15 @@ R10 = Rule(
     "Capped exponential backoff with jitter",
     'AWS Architecture Blog "Exponential Backoff and Jitter"; gRPC A6 (jittered backoff)',
 )
-BACKOFF = Plan(base_s=0.2, cap_s=1.0)
-CAPPED = Plan(base_s=0.3, cap_s=0.3, bounds_only=True)
+BACKOFF = Plan(base_s=0.25, cap_s=1.0)
+CAPPED = Plan(base_s=0.4, cap_s=0.4, bounds_only=True)
 # Per part: (how many instances at once, trials each).
-SHAPE = {BACKOFF: (3, 10), CAPPED: (3, 12)}
+SHAPE = {BACKOFF: (3, 10), CAPPED: (3, 14)}
 # A retry level seen in fewer than this share of a part's trials is not judged.
 MIN_SHARE = 2 / 3
 FAILURES = 3
 REFILL_CALLS = 30
+REFILL_BATCH = 3
 
 
 def _env(plan: Plan) -> dict[str, Any]:
@@ -76,6 +79,7 @@ class _Instance:
     ids: list[str]
     adapter: Adapter | None = None
     retries: list[int] | None = None  # per trial, once run
+    refilled: list[bool] | None = None  # per trial: did every call before it succeed
 
 
 def backoff_with_jitter(ctx: Context) -> Verdict:
@@ -103,7 +107,7 @@ def backoff_with_jitter(ctx: Context) -> Verdict:
         for instance in instances:
             for product in instance.ids:
                 ctx.control.add_fault(_failing(product))
-        list(pool.map(_run_trials, instances))
+        list(pool.map(lambda i: _run_trials(i, ctx.control), instances))
     return _judge(instances, ctx.journal())
 
 
@@ -126,14 +130,35 @@ def _failing(product: str) -> dict[str, Any]:
     return rule
 
 
-def _run_trials(instance: _Instance) -> None:
+def _run_trials(instance: _Instance, control_api: ControlClient) -> None:
     timeout = call_timeout(*(instance.plan.bound(n) for n in range(1, FAILURES + 1)))
     adapter = instance.adapter
     assert adapter is not None
-    for trial, product in enumerate(instance.ids):
-        if trial:  # the first trial starts with a fresh client's full budget
-            adapter.parallel([REFILL.request()] * REFILL_CALLS, timeout=call_timeout())
-        PRODUCT.with_args(id=product).call(adapter, timeout=timeout)
+    instance.refilled = []
+    with sibling(control_api) as control:
+        for trial, product in enumerate(instance.ids):
+            # The first trial starts with a fresh client's full budget.
+            instance.refilled.append(_refill(adapter) if trial else True)
+            PRODUCT.with_args(id=product).call(adapter, timeout=timeout)
+            if trial == 1 and not any(_retried(control, p) for p in instance.ids[:2]):
+                return  # a client that does not retry: no backoff to wait for
+
+
+def _retried(control: ControlClient, product: str) -> bool:
+    path = f"/v1/products/{product}"
+    attempts = [e for e in PRODUCT.of(control.entries()) if e["path"] == path]
+    return len(attempts) > 1
+
+
+def _refill(adapter: Adapter) -> bool:
+    """REFILL_CALLS successful calls, a few at a time: a burst of them would keep the
+    mock busy while the other instances' retries arrive, and make those look late.
+    False when some did not succeed (a budget may then rightly stay empty)."""
+    succeeded = 0
+    for _ in range(0, REFILL_CALLS, REFILL_BATCH):
+        replies = adapter.parallel([REFILL.request()] * REFILL_BATCH, timeout=call_timeout())
+        succeeded += sum(r.ok for r in replies)
+    return succeeded >= REFILL_CALLS
 
 
 def _judge(instances: Sequence[_Instance], entries: list[dict[str, Any]]) -> Verdict:
@@ -152,7 +177,8 @@ def _judge(instances: Sequence[_Instance], entries: list[dict[str, Any]]) -> Ver
         last: list[dict[str, Any]] = []
         for instance in mine:
             retries = []
-            for n, product in enumerate(instance.ids, 1):
+            ran = instance.ids[: len(instance.refilled or [])]  # it may have stopped early
+            for n, product in enumerate(ran, 1):
                 attempts = sorted(by_path.get(f"/v1/products/{product}", []), key=_began)
                 waits = _gaps(attempts)
                 retries.append(len(waits))
@@ -188,9 +214,11 @@ def _judge(instances: Sequence[_Instance], entries: list[dict[str, Any]]) -> Ver
 
 
 def _stopped_retrying(instance: _Instance) -> bool:
-    """Retried at first, then in some later trial not at all."""
-    retries = instance.retries or []
-    return bool(retries) and retries[0] > 0 and 0 in retries[1:]
+    """Retried at first, then not at all in some later trial that every call before it
+    had refilled (a refill that failed may rightly leave a budget empty)."""
+    retries, refilled = instance.retries or [], instance.refilled or []
+    later = [r for r, full in zip(retries[1:], refilled[1:], strict=False) if full]
+    return bool(retries) and retries[0] > 0 and 0 in later
 
 
 def _stopped_message(stopped: list[_Instance]) -> str:

@@ -76,6 +76,12 @@ class NoSession(RuntimeError):
         self.entries = entries
 
 
+def sibling(control: ControlClient) -> ControlClient:
+    """Another client of the same control API, for another thread: the one place that
+    says how to reach it again."""
+    return ControlClient(control.base_url)
+
+
 def of_operation(entries: list[dict[str, Any]], operation: str) -> list[dict[str, Any]]:
     return [e for e in entries if e["operation"] == operation]
 

@@ -162,7 +162,11 @@ def idempotency_keys(ctx: Context) -> Verdict:
     evidence = evidence_of(attempts)
     if len(keys) < 4:
         return Verdict(
-            R8, Outcome.NOT_APPLICABLE, "The client does not retry POSTs after a 503.", evidence
+            R8,
+            Outcome.NOT_APPLICABLE,
+            "Not applicable: the client does not retry a POST answered 503, so its key is "
+            "never sent twice.",
+            evidence,
         )
     problems = []
     if None in keys:

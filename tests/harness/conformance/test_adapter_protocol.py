@@ -251,3 +251,13 @@ def test_the_reference_adapter_needs_a_base_url(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "HARNESS_BASE_URL" in done.stderr
+
+
+def test_tokens_may_be_set_to_one_or_none(adapter: Adapter) -> None:
+    adapter.call("login", LOGIN)
+    access = adapter.call("get_tokens").result["access_token"]
+    adapter.call("set_tokens", {"access_token": access, "refresh_token": None})
+    assert adapter.call("get_tokens").result == {"access_token": access, "refresh_token": None}
+    assert adapter.call("get_profile").ok  # the access token alone still works
+    adapter.call("set_tokens", {"access_token": None, "refresh_token": None})
+    assert adapter.call("get_tokens").result is None
