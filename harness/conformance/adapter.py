@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
+from harness.conformance import processes
 from harness.conformance.processes import MARKER, ProcessTree
 
 REFERENCE_ADAPTER = (sys.executable, "-m", "harness.conformance.reference_adapter")
@@ -267,7 +268,7 @@ class Adapter:
             stdin.write((json.dumps(message) + "\n").encode())
             stdin.flush()
         except (BrokenPipeError, OSError):
-            raise self._fail(f"the adapter exited (code {self._process.poll()})") from None
+            raise self._fail(f"the adapter exited (code {self._exit_code()})") from None
         return self._next_id
 
     def receive(self, request_id: int, timeout: float, *, watch_silence: bool = True) -> Reply:
@@ -325,10 +326,15 @@ class Adapter:
         return Reply.parse(message)
 
     def _exit_code(self) -> int | None:
-        try:
-            return self._process.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            return None
+        """Its exit code, without reaping it: `close()` ends its process group first,
+        which is safe only while its process id cannot have been reused."""
+        if not processes.supported():
+            try:
+                return self._process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                return None
+        self._tree.wait_exit(1.0)
+        return self._tree.exit_code()
 
     def call(
         self,
@@ -360,11 +366,10 @@ class Adapter:
         try:
             # An adapter still busy with a call it never answered would not read a
             # shutdown request before finishing that call: end it at once.
-            if self._process.poll() is None and self._pending is None:
+            if not self._exited() and self._pending is None:
                 with contextlib.suppress(AdapterError):
                     self.call("shutdown", timeout=timeout, watch_silence=False)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self._process.wait(timeout=timeout)
+                self._wait_exit(timeout)
         finally:
             self._closing.set()
             self._tree.end()
@@ -374,6 +379,18 @@ class Adapter:
             for stream in (self._process.stdin, self._process.stdout, self._process.stderr):
                 _close_quietly(stream)
         return code
+
+    def _exited(self) -> bool:
+        if processes.supported():
+            return self._tree.exited()
+        return self._process.poll() is not None
+
+    def _wait_exit(self, timeout: float) -> None:
+        if processes.supported():
+            self._tree.wait_exit(timeout)
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=timeout)
 
     @property
     def pending(self) -> bool:

@@ -14,8 +14,11 @@ by three marks any of which suffices:
 
 `ProcessTree.end()` sends SIGTERM to all of them, then SIGKILL to what is left
 after a grace period. A process is signalled only while its start time is the
-one recorded, so a reused process id is never hit. Without /proc (not Linux)
-only the process group is ended.
+one recorded, so a reused process id is never hit; and the session and process
+group count only while the leader is still held (running, or a zombie nobody
+has reaped), since only then can no other process have taken its id. So the
+adapter must not be reaped before `end()`: `exited()` and `exit_code()` look
+without reaping. Without /proc (not Linux) only the process group is ended.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class ProcStat:
     state: str  # R running, S sleeping, D disk wait, Z zombie, ...
     cpu_ticks: int  # user + system time
     start_ticks: int  # when it started, in clock ticks since boot
+    exit_status: int  # a zombie's wait status (as waitpid reports it)
 
 
 def read_stat(pid: int) -> ProcStat | None:
@@ -58,6 +62,7 @@ def read_stat(pid: int) -> ProcStat | None:
             state=fields[0],
             cpu_ticks=int(fields[11]) + int(fields[12]),
             start_ticks=int(fields[19]),
+            exit_status=int(fields[49]) if len(fields) > 49 else 0,
         )
     except (IndexError, ValueError):
         return None
@@ -91,8 +96,37 @@ class ProcessTree:
         self._known: dict[int, int] = {}  # pid -> start ticks
         self._spared = {os.getpid(), os.getppid()}
         stat = read_stat(root)
+        self._root_ticks = stat.start_ticks if stat is not None else None
         if stat is not None:
             self._known[root] = stat.start_ticks
+
+    def _root(self) -> ProcStat | None:
+        """The leader, while it is still ours: running, or a zombie not yet reaped."""
+        stat = read_stat(self.root)
+        if stat is None or stat.start_ticks != self._root_ticks:
+            return None
+        return stat
+
+    def exited(self) -> bool:
+        """Whether the leader has exited (without reaping it)."""
+        stat = self._root()
+        return stat is None or stat.state in ("Z", "X")
+
+    def exit_code(self) -> int | None:
+        """The leader's exit code once it has exited, read without reaping it."""
+        stat = self._root()
+        if stat is None or stat.state not in ("Z", "X"):
+            return None
+        return os.waitstatus_to_exitcode(stat.exit_status)
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the leader to exit, without reaping it."""
+        deadline = time.monotonic() + timeout
+        while not self.exited():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def scan(self, *, environ: bool = False) -> list[ProcStat]:
         """The tree's live processes now; with `environ`, also those that only the
@@ -100,12 +134,15 @@ class ProcessTree:
         if not supported():
             return []
         stats = {s.pid: s for s in map(read_stat, _pids()) if s is not None}
+        # The leader's session and group are ours only while it holds its id.
+        held = self._root() is not None
         members: dict[int, ProcStat] = {}
         for stat in stats.values():
             if stat.pid in self._spared or stat.state == "Z":
                 continue
             known = self._known.get(stat.pid) == stat.start_ticks
-            if known or stat.sid == self.root or stat.pgid == self.root:
+            grouped = held and self.root in (stat.sid, stat.pgid)
+            if known or grouped:
                 members[stat.pid] = stat
         # Descent: children of members are members, to any depth.
         changed = True
@@ -135,13 +172,14 @@ class ProcessTree:
 
     def end(self, grace_s: float = 1.0) -> int:
         """End every process of the tree; returns how many were still alive."""
-        with contextlib.suppress(OSError):
-            os.killpg(self.root, signal.SIGTERM)
         if not supported():
+            with contextlib.suppress(OSError):
+                os.killpg(self.root, signal.SIGTERM)
             time.sleep(min(grace_s, 0.2))
             with contextlib.suppress(OSError):
                 os.killpg(self.root, signal.SIGKILL)
             return 0
+        self._killpg(signal.SIGTERM)
         alive = self.scan(environ=True)
         self._signal(alive, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
@@ -149,12 +187,16 @@ class ProcessTree:
             time.sleep(0.02)
             alive = [s for s in alive if self._still(s)]
         if alive:
-            with contextlib.suppress(OSError):
-                os.killpg(self.root, signal.SIGKILL)
+            self._killpg(signal.SIGKILL)
             self._signal(alive, signal.SIGKILL)
             # Whatever started in the meantime, once more.
             self._signal(self.scan(environ=True), signal.SIGKILL)
         return len(alive)
+
+    def _killpg(self, sig: signal.Signals) -> None:
+        if self._root() is not None:  # else the group id may be another's by now
+            with contextlib.suppress(OSError):
+                os.killpg(self.root, sig)
 
     def survivors(self) -> list[ProcStat]:
         return [s for s in self.scan(environ=True) if s.state != "Z"]

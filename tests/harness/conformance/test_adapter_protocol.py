@@ -261,3 +261,15 @@ def test_tokens_may_be_set_to_one_or_none(adapter: Adapter) -> None:
     assert adapter.call("get_profile").ok  # the access token alone still works
     adapter.call("set_tokens", {"access_token": None, "refresh_token": None})
     assert adapter.call("get_tokens").result is None
+
+
+@pytest.mark.skipif(not processes.supported(), reason="needs /proc")
+def test_a_reaped_leader_s_group_is_never_signalled(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Once reaped, its id (and so its group's) may be any other process's.
+    leader = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    tree = processes.ProcessTree(leader.pid, "token")
+    leader.wait()
+    signalled: list[tuple[int, int]] = []
+    monkeypatch.setattr(processes.os, "killpg", lambda pid, sig: signalled.append((pid, sig)))
+    tree.end(grace_s=0.1)
+    assert signalled == []
