@@ -98,7 +98,8 @@ class Limits:
     def __init__(self) -> None:
         self._master: Any = None
         self._received_since_collect = 0
-        self.collections = 0
+        self.collections = 0  # forced collections so far
+        self.closed = 0  # client connections closed so far
 
     def load(self, loader: addonmanager.Loader) -> None:
         self._master = loader.master
@@ -160,6 +161,7 @@ class Limits:
             gc.collect()
             if _TRIM is not None:
                 _TRIM(0)
+        self.closed += 1  # last: whoever waits for it sees the release done
 
 
 def _malformed(request: http.Request) -> str:

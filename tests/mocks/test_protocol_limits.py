@@ -205,10 +205,13 @@ def test_a_request_cut_short_by_a_half_close_is_answered(
 
 def test_a_complete_request_then_a_half_close_gets_no_answer(mock: MockServer) -> None:
     # Documented: mitmproxy reads a FIN after a whole request as "the client gave up" (it
-    # cannot tell a half-close from a close), and the mock keeps that meaning.
+    # cannot tell a half-close from a close), and the mock keeps that meaning. Whether the
+    # FIN arrives before the request is answered is the scheduler's choice: either no
+    # answer, or the whole answer (here a 401: no token), and then the close; never a hang.
     port = _port(mock)
     answer = exchange(port, request("GET", PRODUCTS, port), half_close=True)
-    assert (answer.raw, answer.closed) == (b"", True)
+    assert answer.closed
+    assert answer.raw == b"" or answer.raw.startswith(b"HTTP/1.1 401 "), answer.raw[:80]
 
 
 def test_a_chunk_larger_than_the_body_limit_is_a_413_at_once(mock: MockServer) -> None:
