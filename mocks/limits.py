@@ -100,6 +100,7 @@ class Limits:
         self._received_since_collect = 0
         self.collections = 0  # forced collections so far
         self.closed = 0  # client connections closed so far
+        self.closed_at_collection = 0  # `closed` once the last collection had run
 
     def load(self, loader: addonmanager.Loader) -> None:
         self._master = loader.master
@@ -161,6 +162,7 @@ class Limits:
             gc.collect()
             if _TRIM is not None:
                 _TRIM(0)
+            self.closed_at_collection = self.closed + 1
         self.closed += 1  # last: whoever waits for it sees the release done
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from harness.client import AsyncApiClient, RetryPolicy, RetryThrottle
+from harness.client.bodies import Answer
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class SecondsOnlyRetryAfterClient(AsyncApiClient):
 
     async def _send(self, request: httpx.Request) -> Any:
         outcome = await super()._send(request)
-        if isinstance(outcome, httpx.Response):
+        if isinstance(outcome, (Answer, httpx.Response)):
             value = outcome.headers.get("retry-after", "").strip()
             if value and not value.isdigit():
                 del outcome.headers["retry-after"]

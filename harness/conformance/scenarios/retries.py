@@ -69,6 +69,10 @@ R9 = Rule(
     "RFC 9110 s10.2.3; RFC 6585 s4",
 )
 RETRY_AFTER_S = 2
+# How far ahead the HTTP-date asks, past the next whole second (so 2-3 s): a client
+# that drops the date retries on its own backoff (at most 50 ms in a verify run), and
+# only a stall of seconds on a loaded machine could pass that off as honouring it.
+RETRY_AFTER_DATE_AHEAD_S = 3
 GAVE_UP_KIND = {429: "tooManyRequests", 503: "serverError"}
 
 
@@ -77,8 +81,8 @@ def retry_after_honoured(ctx: Context) -> Verdict:
     # A 429 asking for whole seconds, then a 503 asking for an HTTP-date: both parts are
     # always judged, so a client that honours one but not the other is told which.
     seconds = _honours(ctx, 429, RETRY_AFTER_S)
-    # HTTP-dates have whole seconds: ask for the next second boundary plus one.
-    until = math.ceil(time.time()) + 1
+    # HTTP-dates have whole seconds: ask for a second boundary well ahead.
+    until = math.ceil(time.time()) + RETRY_AFTER_DATE_AHEAD_S
     date = _honours(
         ctx, 503, format_datetime(datetime.fromtimestamp(until, UTC), usegmt=True), until
     )
