@@ -75,9 +75,13 @@ class AdapterEnv:
     retry_cap_ms: int = 5000
     deadline_s: float = 30.0
     log_file: Path | None = None
+    # What the run tells the adapter about the API (binding.py): HARNESS_PROTOCOL and
+    # HARNESS_ROLES, as environment variables.
+    api: tuple[tuple[str, str], ...] = ()
 
     def variables(self) -> dict[str, str]:
         values = {
+            **dict(self.api),
             "HARNESS_BASE_URL": self.base_url,
             "HARNESS_TIMEOUT_S": f"{self.timeout_s:g}",
             "HARNESS_RETRY_BASE_MS": str(self.retry_base_ms),

@@ -50,8 +50,8 @@ AWKWARD_INPUT: dict[str, Any] = {
 OPTIONAL_NULLS = frozenset({"description"})
 
 # The calls this module makes.
-SERVED = Op("get_product", "getProduct", {"id": AWKWARD_PRODUCT["id"]})
-CREATE = Op("create_product", "createProduct", {"product": AWKWARD_INPUT})
+SERVED = Op("read", {"id": AWKWARD_PRODUCT["id"]})
+CREATE = Op("create", {"product": AWKWARD_INPUT})
 
 
 def json_round_trip(ctx: Context) -> Verdict:
