@@ -56,6 +56,8 @@ class RequestBuilder(Protocol):
 
     def item_ids(self, operation: str, result: Any) -> list[str]: ...
 
+    def awkward_answer(self, operation: str) -> tuple[Any, list[str]] | None: ...
+
 
 @dataclass(frozen=True)
 class ApiBinding:
@@ -92,6 +94,12 @@ class ApiBinding:
         if self.requests is None:
             return DEMO_ITEM_PATH.format(id=item_id)
         return self.requests.item_path(self.operation("read"), item_id)
+
+    def awkward_answer(self, role: str) -> tuple[Any, list[str]] | None:
+        """The role's success answer made awkward within the document's schema."""
+        if self.requests is None:
+            return None
+        return self.requests.awkward_answer(self.operation(role))
 
     def item_ids(self, result: Any) -> list[str]:
         """The ids of the items a list call answered, as the read role takes them."""
@@ -197,6 +205,17 @@ class SpecRequests:
                 examples = _request_examples(self._api.document, plan.op, media)
                 self._bodies[operation] = self._api.data.example(plan.bodies[media], examples)
         return json.loads(json.dumps(self._bodies[operation]))
+
+    def awkward_answer(self, operation: str) -> tuple[Any, list[str]] | None:
+        """The operation's success answer made awkward within its schema, and what was
+        changed; None when the answer has no JSON schema to respect."""
+        from harness.conformance.awkward import Awkward
+
+        success = self._api.plans[operation].success
+        if success.schema is None or not isinstance(success.body, dict | list):
+            return None
+        awkward = Awkward(success.body, success.schema.is_valid)
+        return awkward.run(success.schema.schema), awkward.changed
 
     def item_path(self, operation: str, item_id: str) -> str:
         op = self._op(operation)

@@ -8,7 +8,8 @@
 //
 // `--defect retry-post-without-key` judges a deliberately defective variant: a
 // naive retry wrapper around fetch that sends a POST again after a 5xx or a lost
-// answer, without an Idempotency-Key (R6 and R8 fail it).
+// answer, without an Idempotency-Key (R6 and R8 fail it). `--defect cents` keeps
+// every fractional number as whole cents, as a money model might (R17 fails it).
 
 import { createInterface } from "node:readline";
 
@@ -18,8 +19,9 @@ const env = process.env;
 const defect = process.argv.includes("--defect")
   ? process.argv[process.argv.indexOf("--defect") + 1]
   : null;
-if (defect !== null && defect !== "retry-post-without-key") {
-  console.error(`unknown defect ${defect}; known: retry-post-without-key`);
+const DEFECTS = ["retry-post-without-key", "cents"];
+if (defect !== null && !DEFECTS.includes(defect)) {
+  console.error(`unknown defect ${defect}; known: ${DEFECTS.join(", ")}`);
   process.exit(2);
 }
 if (env.HARNESS_PROTOCOL && env.HARNESS_PROTOCOL !== "2") {
@@ -78,6 +80,16 @@ const OPERATIONS = {
 
 class BadArgs extends Error {}
 
+// The `cents` defect: fractional numbers rounded to two decimals.
+const inCents = (value) =>
+  Array.isArray(value)
+    ? value.map(inCents)
+    : value !== null && typeof value === "object"
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, inCents(v)]))
+      : typeof value === "number" && !Number.isInteger(value)
+        ? Math.round(value * 100) / 100
+        : value;
+
 const OPS = {
   hello: async () => ({ protocol: 2, operations: Object.keys(OPERATIONS) }),
   login: async ({ email, password }) => {
@@ -101,7 +113,8 @@ const OPS = {
   call: async ({ operation, path = {}, query = {}, body = null }) => {
     const run = OPERATIONS[operation];
     if (run === undefined) throw new BadArgs(`unknown operation ${operation}`);
-    return run({ path, query, body });
+    const result = await run({ path, query, body });
+    return defect === "cents" ? inCents(result) : result;
   },
 };
 
