@@ -123,23 +123,20 @@ class Target:
 def target_of(args: argparse.Namespace) -> Target:
     """The demo (v1), or the API of --spec / --config (v2), checked before anything runs."""
     if args.spec is None and args.config is None:
-        config = load_config(None)  # ./harness.yaml when there is one, else the demo's
-        if is_demo(config):
-            return Target(demo_binding(), None, None, ())
-        flags: tuple[str, ...] = ()
-    else:
-        try:
-            config = load_config(args.config, overrides={"spec": args.spec})
-        except ConfigError as e:
-            raise SetupError(str(e)) from None
-        flags = tuple(
-            part
-            for flag, value in (("--spec", args.spec), ("--config", args.config))
-            if value is not None
-            for part in (flag, str(value))
-        )
-        if is_demo(config):
-            return Target(demo_binding(), None, None, flags)
+        # The demo, as always (`harness check` relies on it): another API is named.
+        return Target(demo_binding(), None, None, ())
+    try:
+        config = load_config(args.config, overrides={"spec": args.spec})
+    except ConfigError as e:
+        raise SetupError(str(e)) from None
+    flags = tuple(
+        part
+        for flag, value in (("--spec", args.spec), ("--config", args.config))
+        if value is not None
+        for part in (flag, str(value))
+    )
+    if is_demo(config):
+        return Target(demo_binding(), None, None, flags)
     location = config.spec_location
     if location is None:
         raise SetupError("no document: give --spec FILE or `spec:` in the configuration")

@@ -111,3 +111,15 @@ def test_a_role_naming_a_missing_operation_is_refused(
 def test_the_reference_client_is_the_demos(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--spec", str(LIBRARY / "openapi.yaml")]) == 2
     assert "with --adapter" in capsys.readouterr().out
+
+
+def test_the_demos_own_configuration_judges_the_demo_through_v1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "c.json"
+    argv = ["verify", "--config", "contracts/harness.yaml", "--scenario", "R15"]
+    assert main([*argv, "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "the demo API (adapter protocol v1)" in out
+    assert "PASS  R15" in out
+    assert "--config contracts/harness.yaml" in report.read_text(encoding="utf-8")
