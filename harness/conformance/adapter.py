@@ -75,9 +75,13 @@ class AdapterEnv:
     retry_cap_ms: int = 5000
     deadline_s: float = 30.0
     log_file: Path | None = None
+    # What the run tells the adapter about the API (binding.py): HARNESS_PROTOCOL and
+    # HARNESS_ROLES, as environment variables.
+    api: tuple[tuple[str, str], ...] = ()
 
     def variables(self) -> dict[str, str]:
         values = {
+            **dict(self.api),
             "HARNESS_BASE_URL": self.base_url,
             "HARNESS_TIMEOUT_S": f"{self.timeout_s:g}",
             "HARNESS_RETRY_BASE_MS": str(self.retry_base_ms),
@@ -156,6 +160,7 @@ class Adapter:
         self._lines: queue.Queue[str | _Oversized | None] = queue.Queue(maxsize=2)
         self._stderr: collections.deque[bytes] = collections.deque()
         self._stderr_lock = threading.Lock()
+        self._stderr_closed = threading.Event()  # the pump has read stderr to its end
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         threading.Thread(target=self._pump_stderr, daemon=True).start()
 
@@ -231,6 +236,12 @@ class Adapter:
                 continue
 
     def _pump_stderr(self) -> None:
+        try:
+            self._read_stderr()
+        finally:
+            self._stderr_closed.set()
+
+    def _read_stderr(self) -> None:
         stream = self._process.stderr
         assert stream is not None
         fd, kept = stream.fileno(), 0
@@ -309,6 +320,9 @@ class Adapter:
 
     def _parse(self, line: str | _Oversized | None, request_id: int) -> Reply:
         if line is None:
+            # Its stdout closed: what it wrote to stderr is the reason; let the pump
+            # read it to the end (it races the stdout pump).
+            self._stderr_closed.wait(1.0)
             raise self._fail(f"the adapter exited (code {self._exit_code()}) before replying")
         if isinstance(line, _Oversized):
             raise self._fail(

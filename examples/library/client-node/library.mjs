@@ -14,21 +14,40 @@
 // - follows `next_cursor` until it is null;
 // - retries only what is safe: GET, and CreateLoan with the same Idempotency-Key;
 //   on 429/503 it waits `Retry-After` (bounded), on a network error it backs off;
-// - turns `{"errors": {"body": [...]}}` into a LibraryError with the messages.
+//   a refused connection is retried for any method (the request never left);
+// - turns `{"errors": {"body": [...]}}` into a LibraryError with the messages;
+// - calls made inside `library.cancellable(signal, fn)` stop at once when the signal
+//   aborts: no further attempt, no wait finished.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 
 export class LibraryError extends Error {
-  constructor(status, messages, { retryAfterS = null } = {}) {
-    super(`${status}: ${messages.join("; ")}`);
+  constructor(status, messages, { retryAfterS = null, cause = undefined } = {}) {
+    super(`${status}: ${messages.join("; ")}`, cause === undefined ? undefined : { cause });
     this.name = "LibraryError";
-    this.status = status; // 0: no answer (network error or timeout)
+    this.status = status; // 0: no answer (network error, timeout or cancel: see cause)
     this.messages = messages;
     this.retryAfterS = retryAfterS;
   }
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// The cancel signal of the calls under way (cancellable()), per async context.
+const cancelling = new AsyncLocalStorage();
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
+// A connection the server never accepted: nothing was sent, any method may retry.
+const refused = (error) => error?.cause?.code === "ECONNREFUSED";
 
 function errorMessages(body, fallback) {
   const messages = body?.errors?.body;
@@ -68,12 +87,21 @@ export class LibraryClient {
     this.credentials = null;
   }
 
+  // Run `fn` (calls of this client) so that aborting `signal` cancels them.
+  cancellable(signal, fn) {
+    return cancelling.run(signal, fn);
+  }
+
   // --- the transport ---------------------------------------------------------------
 
   async #send(method, path, { body, headers = {}, auth = "required", retrySafe }) {
     const safe = retrySafe ?? method === "GET";
+    const cancel = cancelling.getStore();
     let relogged = false;
     for (let attempt = 1; ; attempt++) {
+      if (cancel?.aborted) {
+        throw new LibraryError(0, [`${method} ${path} cancelled`], { cause: cancel.reason });
+      }
       const sent = { "Accept": "application/json", ...headers };
       if (body !== undefined) sent["Content-Type"] = "application/json";
       if (this.token && auth !== "none") sent.Authorization = `Token ${this.token}`;
@@ -83,14 +111,19 @@ export class LibraryClient {
           method,
           headers: sent,
           body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(this.timeoutMs),
+          signal: cancel
+            ? AbortSignal.any([AbortSignal.timeout(this.timeoutMs), cancel])
+            : AbortSignal.timeout(this.timeoutMs),
         });
       } catch (error) {
-        if (safe && attempt < this.attempts) {
-          await sleep(this.backoffMs * 2 ** (attempt - 1));
+        if ((safe || refused(error)) && attempt < this.attempts && !cancel?.aborted) {
+          await this.#wait(this.backoffMs * 2 ** (attempt - 1), cancel, method, path);
           continue;
         }
-        throw new LibraryError(0, [`no answer from ${method} ${path}: ${error.message}`]);
+        const why = cancel?.aborted ? cancel.reason : error;
+        throw new LibraryError(0, [`no answer from ${method} ${path}: ${error.message}`], {
+          cause: why,
+        });
       }
       const text = await answer.text();
       let parsed = null;
@@ -120,10 +153,18 @@ export class LibraryClient {
         (answer.status === 429 || answer.status === 503) && safe && wait !== null &&
         wait <= this.maxWaitS && attempt < this.attempts
       ) {
-        await sleep(wait * 1000);
+        await this.#wait(wait * 1000, cancel, method, path);
         continue;
       }
       throw new LibraryError(answer.status, messages, { retryAfterS: wait });
+    }
+  }
+
+  async #wait(ms, cancel, method, path) {
+    try {
+      await sleep(ms, cancel);
+    } catch (reason) {
+      throw new LibraryError(0, [`${method} ${path} cancelled`], { cause: reason });
     }
   }
 
@@ -179,14 +220,19 @@ export class LibraryClient {
 
   // --- books -------------------------------------------------------------------------
 
+  // One page: {books, next_cursor, books_count}.
+  async booksPage({ limit = 20, cursor = null, author = null } = {}) {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (cursor !== null) query.set("cursor", cursor);
+    if (author !== null) query.set("author", author);
+    return (await this.#send("GET", `/books?${query}`, { auth: "optional" })).body;
+  }
+
   // Every book, page after page (bounded by maxPages), in the server's order.
   async *books({ limit = 20, author = null, maxPages = 1000 } = {}) {
     let cursor = null;
     for (let page = 0; page < maxPages; page++) {
-      const query = new URLSearchParams({ limit: String(limit) });
-      if (cursor !== null) query.set("cursor", cursor);
-      if (author !== null) query.set("author", author);
-      const { body } = await this.#send("GET", `/books?${query}`, { auth: "optional" });
+      const body = await this.booksPage({ limit, cursor, author });
       yield* body.books;
       if (body.next_cursor === null || body.next_cursor === cursor) return;
       cursor = body.next_cursor;

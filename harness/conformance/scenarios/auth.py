@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from harness.conformance import binding
 from harness.conformance.scenarios.base import Context, Op, evidence_of
 from harness.conformance.verdicts import Rule, Verdict, judged
 
 # The calls this module makes.
-PROFILE = Op("get_profile", "getProfile")
-PRODUCTS = Op("list_products", "listProducts", {"page_size": 1})
-REFRESH = Op("", "refresh")  # never called directly: the client refreshes by itself
+PROFILE = Op("current_user")
+PRODUCTS = Op("list", {"page_size": 1})
+REFRESH = Op("refresh")  # never called directly: the client refreshes by itself
 TOKENS = "get_tokens"
 
 # --- R1 ----------------------------------------------------------------------------
@@ -78,7 +79,8 @@ def no_refresh_for_a_replaced_token(ctx: Context) -> Verdict:
     # The first call is held; the second refreshes meanwhile; the first's 401 then
     # arrives for a token the client has already replaced.
     held = PROFILE.fault({"type": "delay"}, delay={"type": "fixed", "ms": 400}, select={"times": 1})
-    held["match"]["headers"] = {"Authorization": f"Bearer {stale.get('access_token')}"}
+    bearer = binding.current().bearer(stale.get("access_token"))
+    held["match"]["headers"] = {"Authorization": bearer}
     ctx.control.add_fault(held)
     replies = ctx.adapter.parallel([PROFILE.request(), PRODUCTS.request()])
     entries = ctx.journal()

@@ -11,8 +11,8 @@ min(cap, base*2^(n-1)) with the base and cap the adapter was given. Two parts:
 All six instances run at once, each its own client with its own budget;
 before each trial but its first, 30 calls succeed, so that a retry budget
 (R12) that refills on success never blocks the retries.
-Each trial fails its own product (GET /v1/products/{id}), so the trials of all
-instances are told apart in one journal.
+Each trial fails its own item (the read role, e.g. GET /v1/products/{id}), so the
+trials of all instances are told apart in one journal.
 
 R12 fails every call until the retries per call fall, then lets 100 calls
 succeed: a failing call must then be retried again (the budget refills).
@@ -21,12 +21,14 @@ succeed: a failing call must then be retried again (the budget refills).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from harness.conformance import binding
 from harness.conformance.adapter import Adapter
 from harness.conformance.backoff_stats import Finding, Plan, Wait, judge_waits, ms
 from harness.conformance.scenarios.base import (
@@ -42,10 +44,10 @@ from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict, judge
 from harness.control import ControlClient
 
 # The calls this module makes.
-PRODUCT = Op("get_product", "getProduct")
-REFILL = Op("list_products", "listProducts", {"page_size": 1})
-PROFILE = Op("get_profile", "getProfile")
-LOGIN_OP = Op("login", "login", LOGIN)
+PRODUCT = Op("read")
+REFILL = Op("list", {"page_size": 1})
+PROFILE = Op("current_user")
+LOGIN_OP = Op("login", LOGIN)
 
 # --- R10 ---------------------------------------------------------------------------
 
@@ -94,7 +96,11 @@ def backoff_with_jitter(ctx: Context) -> Verdict:
     instances[0].adapter = ctx.adapter  # the rule's own adapter is told the backoff plan
     with contextlib.ExitStack() as stack, ThreadPoolExecutor(len(instances)) as pool:
         # The other instances start at once; each one started is closed whatever happens.
-        starting = [pool.submit(_start, ctx.adapter, i.plan) for i in instances[1:]]
+        # Each task runs in a copy of this context: the API binding goes with it.
+        starting = [
+            pool.submit(contextvars.copy_context().run, _start, ctx.adapter, i.plan)
+            for i in instances[1:]
+        ]
         failures = []
         for instance, future in zip(instances[1:], starting, strict=True):
             try:
@@ -104,10 +110,16 @@ def backoff_with_jitter(ctx: Context) -> Verdict:
         if failures:
             raise failures[0]
         ctx.control.clear_journal()
-        for instance in instances:
-            for product in instance.ids:
-                ctx.control.add_fault(_failing(product))
-        list(pool.map(lambda i: _run_trials(i, ctx.control), instances))
+        if binding.current().demo:
+            for instance in instances:
+                for product in instance.ids:
+                    ctx.control.add_fault(_failing(product))
+        trials = [
+            pool.submit(contextvars.copy_context().run, _run_trials, i, ctx.control)
+            for i in instances
+        ]
+        for done in trials:
+            done.result()
     return _judge(instances, ctx.journal())
 
 
@@ -126,7 +138,19 @@ def _start(template: Adapter, plan: Plan) -> Adapter:
 
 def _failing(product: str) -> dict[str, Any]:
     rule = PRODUCT.fault({"type": "status", "status": 503}, select={"times": FAILURES})
-    rule["match"]["path"] = f"/v1/products/{product}"
+    rule["match"]["path"] = binding.current().item_path(product)
+    return rule
+
+
+def _failing_for(adapter: Adapter) -> dict[str, Any]:
+    """Another API's mock takes no concrete path of a templated operation in a rule:
+    each trial's failures are then matched by the instance's own token, one trial's
+    rule at a time (its trials run one after another)."""
+    tokens = adapter.call("get_tokens").result or {}
+    rule = PRODUCT.fault({"type": "status", "status": 503}, select={"times": FAILURES})
+    rule["match"]["headers"] = {
+        "Authorization": binding.current().bearer(tokens.get("access_token"))
+    }
     return rule
 
 
@@ -135,17 +159,21 @@ def _run_trials(instance: _Instance, control_api: ControlClient) -> None:
     adapter = instance.adapter
     assert adapter is not None
     instance.refilled = []
+    per_trial = None if binding.current().demo else _failing_for(adapter)
     with sibling(control_api) as control:
         for trial, product in enumerate(instance.ids):
             # The first trial starts with a fresh client's full budget.
             instance.refilled.append(_refill(adapter) if trial else True)
+            rule_id = control.add_fault(per_trial) if per_trial is not None else None
             PRODUCT.with_args(id=product).call(adapter, timeout=timeout)
+            if rule_id is not None:
+                control.clear_faults(rule_id)
             if trial == 1 and not any(_retried(control, p) for p in instance.ids[:2]):
                 return  # a client that does not retry: no backoff to wait for
 
 
 def _retried(control: ControlClient, product: str) -> bool:
-    path = f"/v1/products/{product}"
+    path = binding.current().item_path(product)
     attempts = [e for e in PRODUCT.of(control.entries()) if e["path"] == path]
     return len(attempts) > 1
 
@@ -163,6 +191,7 @@ def _refill(adapter: Adapter) -> bool:
 
 def _judge(instances: Sequence[_Instance], entries: list[dict[str, Any]]) -> Verdict:
     by_path: dict[str, list[dict[str, Any]]] = {}
+    api = binding.current()
     for entry in PRODUCT.of(entries):
         by_path.setdefault(entry["path"], []).append(entry)
     problems: list[str] = []
@@ -179,7 +208,7 @@ def _judge(instances: Sequence[_Instance], entries: list[dict[str, Any]]) -> Ver
             retries = []
             ran = instance.ids[: len(instance.refilled or [])]  # it may have stopped early
             for n, product in enumerate(ran, 1):
-                attempts = sorted(by_path.get(f"/v1/products/{product}", []), key=_began)
+                attempts = sorted(by_path.get(api.item_path(product), []), key=_began)
                 waits = _gaps(attempts)
                 retries.append(len(waits))
                 lines.append(f"{instance.name} trial {n:2}: waits " + _list(waits))

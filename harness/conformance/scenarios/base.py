@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.conformance import binding
 from harness.conformance.adapter import Adapter, Reply
+from harness.conformance.binding import DEMO_LOGIN, V1_OPS
 from harness.conformance.verdicts import Evidence, Rule, Verdict
 from harness.control import ControlClient
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
-LOGIN = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+LOGIN = DEMO_LOGIN  # the demo's seeded account; any other API logs in as its identity
 PRODUCT = {"name": "Conformance kettle", "price": 19.99, "category_id": "home"}
 # Timing verdicts allow for a loaded machine: lateness is fine, earliness is not.
 EARLY_TOLERANCE_S = 0.05
@@ -32,7 +33,7 @@ class Context:
         return entries
 
     def start_session(self) -> None:
-        reply = self.adapter.call("login", LOGIN, timeout=CALL_S)
+        reply = LOGIN_OP.call(self)
         if not reply.ok:
             raise NoSession(reply, self.journal())
         self.control.clear_journal()
@@ -57,12 +58,13 @@ class Context:
             yield other
 
     def product_ids(self, count: int) -> list[str]:
-        """Ids of `count` products that exist, read through the client."""
-        reply = self.adapter.call("list_products", {"page_size": count}, timeout=CALL_S)
-        ids = [p["id"] for p in reply.result or [] if isinstance(p, dict) and "id" in p]
+        """Ids of `count` items that exist (products of the demo), listed through the
+        client, as the read role takes them."""
+        reply = Op("list", {"page_size": count}).call(self)
+        ids = binding.current().item_ids(reply.result) if reply.ok else []
         if not reply.ok or len(ids) < count:
-            raise NoSession(reply, self.journal(), what=f"list {count} products")
-        return ids
+            raise NoSession(reply, self.journal(), what=f"list {count} items")
+        return ids[:count]
 
 
 class NoSession(RuntimeError):
@@ -109,24 +111,34 @@ class Scenario:
     # What the adapter is told differently for this rule (AdapterEnv fields), e.g. a
     # short read timeout, a backoff base or an overall deadline.
     adapter_env: Mapping[str, Any] = field(default_factory=dict)
+    # The roles the rule provokes: an API without one of them makes it not applicable.
+    roles: tuple[str, ...] = ()
+    # Set when the rule can be judged on the demo API only, and why.
+    demo_only: str | None = None
 
 
 @dataclass(frozen=True)
 class Op:
-    """One call a scenario makes: the adapter protocol's op and the contract operation
-    the mock journals it as. Each scenario module names its calls once, at its top."""
+    """One call a scenario makes, by the role it plays. The binding in force
+    (binding.py) turns it into the adapter's request (v1: the demo's named op; v2: a
+    generic `call`) and names the operation the mock journals it as. Each scenario
+    module names its calls once, at its top."""
 
-    name: str
-    operation: str
+    role: str
     args: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def operation(self) -> str:
+        return binding.current().operation(self.role)
 
     def call(self, ctx: Context | Adapter, *, timeout: float = CALL_S, **extra: Any) -> Reply:
         adapter = ctx if isinstance(ctx, Adapter) else ctx.adapter
-        return adapter.call(self.name, dict(self.args), timeout=timeout, **extra)
+        op, args = self.request()
+        return adapter.call(op, args, timeout=timeout, **extra)
 
     def request(self) -> tuple[str, dict[str, Any]]:
-        """As one of the ops of a `parallel` request."""
-        return self.name, dict(self.args)
+        """The adapter op and its args; also one of the ops of a `parallel` request."""
+        return binding.current().request(self.role, V1_OPS.get(self.role, ""), self.args)
 
     def of(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return of_operation(entries, self.operation)
@@ -136,4 +148,7 @@ class Op:
         return {"action": action, "match": {"operation": self.operation}, **rule}
 
     def with_args(self, **args: Any) -> Op:
-        return Op(self.name, self.operation, {**self.args, **args})
+        return Op(self.role, {**self.args, **args})
+
+
+LOGIN_OP = Op("login", LOGIN)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.conformance import binding
 from harness.conformance.adapter import NoReply
 from harness.conformance.scenarios.base import (
     API_KEY,
-    LOGIN,
     SIGNING_SECRET,
     Context,
     NoSession,
@@ -18,9 +18,9 @@ from harness.conformance.scenarios.base import (
 from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict, judged
 
 # The calls this module makes.
-PRODUCT = Op("get_product", "getProduct")
-PROFILE = Op("get_profile", "getProfile")
-PRODUCTS = Op("list_products", "listProducts", {"page_size": 1})
+PRODUCT = Op("read")
+PROFILE = Op("current_user")
+PRODUCTS = Op("list", {"page_size": 1})
 TOKENS = "get_tokens"
 
 # --- R18 ---------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def secrets_stay_out_of_logs(ctx: Context) -> Verdict:
         "first refresh token": first.get("refresh_token"),
         "API key": API_KEY,
         "signing secret": SIGNING_SECRET,
-        "password": LOGIN["password"],
+        "password": binding.current().identity.get("password"),
     }
     secrets = {name: str(value) for name, value in candidates.items() if value}
     leaked = [name for name, value in secrets.items() if value in text]

@@ -8,7 +8,7 @@ from harness.conformance.scenarios.base import Context, Op, call_timeout, eviden
 from harness.conformance.verdicts import Outcome, Rule, Verdict, judged
 
 # The calls this module makes.
-PROFILE = Op("get_profile", "getProfile")
+PROFILE = Op("current_user")
 
 R13 = Rule(
     "R13",

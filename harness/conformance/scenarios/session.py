@@ -9,8 +9,8 @@ from harness.conformance.scenarios.base import Context, Op, call_timeout, eviden
 from harness.conformance.verdicts import Evidence, Rule, Verdict, judged
 
 # The calls this module makes.
-PROFILE = Op("get_profile", "getProfile")
-REFRESH = Op("", "refresh")  # the client refreshes by itself
+PROFILE = Op("current_user")
+REFRESH = Op("refresh")  # the client refreshes by itself
 TOKENS = "get_tokens"
 
 R5 = Rule(
@@ -19,21 +19,19 @@ R5 = Rule(
     "RFC 6749 s5.2 (invalid_grant: the refresh token is dead); common client libraries",
 )
 WAITERS = 3
-DEAD_REFRESH = REFRESH.fault(
-    {
-        "type": "status",
+DEAD_REFRESH_ACTION = {
+    "type": "status",
+    "status": 401,
+    "headers": {"Content-Type": "application/problem+json"},
+    "body": {
+        "type": "about:blank",
+        "title": "Unauthorized",
         "status": 401,
-        "headers": {"Content-Type": "application/problem+json"},
-        "body": {
-            "type": "about:blank",
-            "title": "Unauthorized",
-            "status": 401,
-            "code": "refresh_token_invalid",
-            "detail": "The refresh token is not valid.",
-        },
-    }
-)
-SERVER_DOWN = REFRESH.fault({"type": "status", "status": 503})
+        "code": "refresh_token_invalid",
+        "detail": "The refresh token is not valid.",
+    },
+}
+SERVER_DOWN_ACTION = {"type": "status", "status": 503}
 REJECTED, UNAVAILABLE = "refresh rejected (401)", "refresh unavailable (503)"
 
 
@@ -55,7 +53,7 @@ def _refresh_rejected(ctx: Context) -> tuple[list[str], Evidence]:
     """Refresh answers 401: every waiter is released, the session is gone for good."""
     ctx.start_session()
     ctx.control.expire_tokens()
-    ctx.control.add_fault(DEAD_REFRESH)
+    ctx.control.add_fault(REFRESH.fault(DEAD_REFRESH_ACTION))
     problems: list[str] = []
     try:
         replies = ctx.adapter.parallel([PROFILE.request()] * WAITERS, timeout=call_timeout())
@@ -94,7 +92,7 @@ def _refresh_unavailable(ctx: Context) -> tuple[list[str], Evidence]:
     ctx.start_session()
     before = ctx.adapter.call(TOKENS).result
     ctx.control.expire_tokens()
-    ctx.control.add_fault(SERVER_DOWN)
+    ctx.control.add_fault(REFRESH.fault(SERVER_DOWN_ACTION))
     problems: list[str] = []
     reply = PROFILE.call(ctx, timeout=call_timeout(5.0, 5.0, 5.0))
     after = ctx.adapter.call(TOKENS).result

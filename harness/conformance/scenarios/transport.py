@@ -12,8 +12,8 @@ from harness.conformance.scenarios.base import LOGIN, Context, Op, call_timeout,
 from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict, judged
 
 # The calls this module makes.
-PROFILE = Op("get_profile", "getProfile")
-LOGIN_OP = Op("login", "login", LOGIN)
+PROFILE = Op("current_user")
+LOGIN_OP = Op("login", LOGIN)
 
 # --- R7 ----------------------------------------------------------------------------
 
@@ -43,10 +43,10 @@ def refused_connection_retried(ctx: Context) -> Verdict:
     # (a POST without an Idempotency-Key) certainly never left the client.
     with (
         front.RefusingFront(upstream) as gate,
-        ctx.adapter.relaunch(base_url=gate.base_url) as client,
+        ctx.adapter.relaunch(base_url=gate.base_url + mock.path.rstrip("/")) as client,
     ):
         started = time.time()
-        request = client.send(LOGIN_OP.name, dict(LOGIN_OP.args))
+        request = client.send(*LOGIN_OP.request())
         if not gate.refuse_first_connection():
             return Verdict(R7, Outcome.FAIL, "The client never tried to connect for a login.")
         # Refused, the client may wait a while before it connects again: no silence watch.
@@ -143,11 +143,17 @@ R20 = Rule("R20", "Cancelled calls are not retried", "The seed's requestCancelle
 CANCEL_AFTER_MS = 150
 # An attempt starting this long after the cancel was due is a retry of a cancelled call.
 CANCEL_GRACE_S = 0.05
-SLOW_503 = PROFILE.fault(
-    {"type": "status", "status": 503}, delay={"type": "fixed", "ms": 400}, select={"times": 1}
-)
-# Every attempt fails, so no client can finish before the cancel by retrying early.
-RETRY_LATER = PROFILE.fault({"type": "status", "status": 503, "retry_after": 1})
+
+
+def _slow_503() -> dict[str, Any]:
+    return PROFILE.fault(
+        {"type": "status", "status": 503}, delay={"type": "fixed", "ms": 400}, select={"times": 1}
+    )
+
+
+def _retry_later() -> dict[str, Any]:
+    """Every attempt fails, so no client can finish before the cancel by retrying early."""
+    return PROFILE.fault({"type": "status", "status": 503, "retry_after": 1})
 
 
 def cancelled_not_retried(ctx: Context) -> Verdict:
@@ -157,8 +163,8 @@ def cancelled_not_retried(ctx: Context) -> Verdict:
     parts: list[Evidence] = []
     # Cancelled while the first attempt is in flight, then while waiting to retry.
     for rule, when, watch_s in (
-        (SLOW_503, "in flight", 1.0),
-        (RETRY_LATER, "while waiting to retry", 1.5),
+        (_slow_503(), "in flight", 1.0),
+        (_retry_later(), "while waiting to retry", 1.5),
     ):
         ctx.only_fault(rule)
         sent = time.time()

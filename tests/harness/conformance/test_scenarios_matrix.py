@@ -24,7 +24,8 @@ pytestmark = pytest.mark.matrix
 # (a regular expression): the defect, named.
 BREAKS: dict[str, dict[str, str]] = {
     "parallel-refresh": {
-        "R1": r"[2-9]\d* refreshes for 12 concurrent 401s",
+        # Any count from 2 up (10-12 when the machine is busy).
+        "R1": r"\b([2-9]|[1-9]\d+) refreshes for 12 concurrent 401s",
         "R2": r"\d+ refreshes; a 401 that arrived after the refresh",
     },
     # Its retried POSTs carry no key at all.
