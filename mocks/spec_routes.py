@@ -76,6 +76,8 @@ class SpecRouting:
         if not self._strict:
             return
         try:
+            if "strict_query" in self._api.behaviours:
+                _check_query_names(plan, query)
             _check_parameters(plan, flow, params, query)
             flow.metadata[BODY_KEY] = _check_body(plan, flow)
         except Rejected as e:
@@ -97,6 +99,21 @@ class SpecRouting:
 
 
 # --- parameters ------------------------------------------------------------------------
+
+
+def _check_query_names(plan: OperationPlan, query: str) -> None:
+    """`strict_query`: a typo like `pagesize` fails loudly instead of being ignored."""
+    if not query:
+        return
+    declared = {c.parameter.name for c in plan.parameters if c.parameter.location == "query"}
+    for name in parse_qs(query, keep_blank_values=True):
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise Rejected(
+                (400, 422),
+                "invalid_parameter",
+                f"Unknown query parameter {name!r} for {plan.op.operation_id}; known: {known}.",
+            )
 
 
 def _check_parameters(
