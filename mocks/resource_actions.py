@@ -68,12 +68,21 @@ def apply_action(r: Resource, item: dict[str, Any], path: str, method: str) -> b
 
 def _flag_field(fields: dict[str, Any], stem: str) -> str | None:
     for name, prop in fields.items():
-        if not isinstance(prop, dict) or prop.get("type") != "boolean":
+        if not _is_boolean(prop):
             continue
         words = [w for w in _words(name) if w not in ("is", "has")]
         if len(words) == 1 and _stem(words[0]) == stem:
             return name
     return None
+
+
+def _is_boolean(prop: Any) -> bool:
+    """`type: boolean`, or the enum of both values the schema compiler makes of it."""
+    if not isinstance(prop, dict):
+        return False
+    enum = prop.get("enum")
+    both = isinstance(enum, list) and {type(v) for v in enum} == {bool}
+    return prop.get("type") == "boolean" or both
 
 
 def _count_field(fields: dict[str, Any], stem: str) -> str | None:
