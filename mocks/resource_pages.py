@@ -65,7 +65,7 @@ def _schema(check: Any) -> dict[str, Any]:
 
 
 def window(query: dict[str, str], plan: OperationPlan, total: int) -> tuple[int, int]:
-    """(offset, limit) of the page asked for, within the listing."""
+    """(offset, limit) of the page asked for (an offset past `total` is an empty page)."""
     declared = _declared(plan)
     limit = (
         DEFAULT_LIMIT
@@ -89,7 +89,7 @@ def window(query: dict[str, str], plan: OperationPlan, total: int) -> tuple[int,
     for name in PAGE_CURSOR:
         if query.get(name):
             offset = from_cursor(query[name])
-    return max(0, min(offset, total)), limit
+    return max(0, offset), limit  # past the end: an empty page, which still links back
 
 
 def paging_headers(
@@ -142,7 +142,7 @@ def _links(
         return links
     links = [("first", at(0))]
     if offset > 0:
-        links.append(("prev", at(max(0, offset - limit))))
+        links.append(("prev", at(max(0, min(offset - limit, last)))))
     if offset + limit < total:
         links.append(("next", at(offset + limit)))
     links.append(("last", at(last)))
