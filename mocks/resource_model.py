@@ -82,6 +82,16 @@ class Resource:
     def fresh(self, n: int) -> dict[str, Any]:
         return copy.deepcopy(self.templates[n % len(self.templates)]) if self.templates else {}
 
+    @property
+    def singular(self) -> str:
+        """One item's name, for error codes (`products` -> `product_not_found`)."""
+        name = re.sub(r"[^A-Za-z0-9]+", "_", self.name).strip("_").lower() or "item"
+        if name.endswith("ies") and len(name) > 4:
+            return name[:-3] + "y"
+        if name.endswith("s") and not name.endswith("ss") and len(name) > 2:
+            return name[:-1]
+        return name
+
     def key_is_valid(self, key: str) -> bool:
         """Whether `key` can be sent back in the item's path (its parameter's schema)."""
         if self.key_schema is None:

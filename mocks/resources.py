@@ -127,8 +127,14 @@ class Resources:
         n.effect = {"kind": "not_owner", "resource": r.name, "id": key}
         if op.response(403) is not None or op.response(404) is None:
             shape = self._api.error(plan, (403,), nearest=False)
-            return error_response(shape, "not_owner", f"{r.name} {key!r} belongs to another user.")
-        return error_response(self._api.error(plan, (404,)), "not_found", f"No {r.name} {key!r}.")
+            reason = f"{r.singular.capitalize()} {key!r} belongs to another user; only its owner "
+            reason += "may change it." if binding.action != "read" else "may read it."
+            return error_response(shape, f"not_{r.singular}_owner", reason)
+        return self._not_found(plan, r, key)
+
+    def _not_found(self, plan: OperationPlan, r: Resource, key: str) -> http.Response:
+        reason = f"No {r.singular} with id {key!r}."
+        return error_response(self._api.error(plan, (404,)), f"{r.singular}_not_found", reason)
 
     # --- one item ------------------------------------------------------------------
 
@@ -165,7 +171,7 @@ class Resources:
         if declared is None:
             return None
         n.effect = {"kind": "not_found", "resource": r.name, "id": key}
-        return error_response(self._api.error(plan, (404,)), "not_found", f"No {r.name} {key!r}.")
+        return self._not_found(plan, r, key)
 
     def _stand_in(self, r: Resource, key: str) -> dict[str, Any]:
         item = r.fresh(len(key))

@@ -111,9 +111,12 @@ def test_only_its_owner_changes_a_product_but_anyone_signed_in_reads_it(
     refused = client.delete(path, headers=other)
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "not_product_owner"  # the demo's own code
     assert client.put(path, json=product_input(), headers=other).status_code == 403
     assert client.delete(path, headers=owner).status_code == 204
-    assert client.get(path, headers=owner).status_code == 404
+    gone = client.get(path, headers=owner)
+    assert gone.status_code == 404
+    assert gone.json()["code"] == "product_not_found"
 
 
 def test_a_mistyped_query_parameter_is_a_problem_naming_it(client: httpx.Client) -> None:
