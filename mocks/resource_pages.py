@@ -46,13 +46,19 @@ def filtered(
         field = names.get(name)
         if field is None or name in paging:
             continue
-        items = [
-            i
-            for i in items
-            if not isinstance(i.get(field), dict | list)
-            and str(i.get(field)).lower() == value.lower()
-        ]
+        items = [i for i in items if _matches(i.get(field), value)]
     return items
+
+
+def _matches(found: Any, wanted: str) -> bool:
+    """A scalar equal to the query value, or an object (`category: {id, name}`) whose
+    id is; lists and other objects never match."""
+    if isinstance(found, dict):
+        found = next((found[k] for k in ("id", "key", "slug", "code") if k in found), None)
+    if found is None or isinstance(found, dict | list):
+        return False
+    text = ("true" if found else "false") if isinstance(found, bool) else str(found)
+    return text.lower() == wanted.lower()
 
 
 def _declared(plan: OperationPlan) -> dict[str, Any]:

@@ -125,3 +125,15 @@ def test_a_mistyped_query_parameter_is_a_problem_naming_it(client: httpx.Client)
     assert typo.status_code == 400
     assert typo.headers["content-type"] == "application/problem+json"
     assert "pagesize" in typo.json()["detail"]
+
+
+def test_a_category_filters_by_the_products_category_id(client: httpx.Client) -> None:
+    auth = _register(client)
+    everything = client.get("/v1/products", params={"page_size": 100}, headers=auth).json()
+    category = everything[0]["category"]["id"]
+    expected = [p["id"] for p in everything if p["category"]["id"] == category]
+    page = client.get("/v1/products", params={"page_size": 100, "category": category}, headers=auth)
+    assert page.status_code == 200, page.text
+    assert [p["id"] for p in page.json()] == expected
+    assert int(page.headers["X-Total-Count"]) == len(expected)
+    assert all(link.get("category") == category for link in parse_links(page).values())
