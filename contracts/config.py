@@ -213,6 +213,11 @@ class Mock(_Strict):
         (), description="named behaviours to switch on (docs/mock.md lists them)"
     )
     resources: dict[str, Resource] = Field(default_factory=dict)
+    accounts: tuple[dict[str, str], ...] = Field(
+        (),
+        description="accounts the mock starts with, beside auth.identities (their fields, "
+        "an `id` among them, fill the current user's answer)",
+    )
 
     @field_validator("behaviours")
     @classmethod

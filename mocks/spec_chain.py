@@ -237,7 +237,7 @@ def spec_members(
     from mocks.spec_routes import SpecRouting
 
     state.spec = api
-    accounts = Accounts(api.config.auth.identities)
+    accounts = Accounts(api.config.auth.identities + api.config.mock.accounts)
     store: ItemStore = MemoryItemStore(getattr(api, "resources", []), state.clock)
     state.on_reset[:] = [accounts.reset, store.reset]
     state.describe = lambda: describe(api, store)

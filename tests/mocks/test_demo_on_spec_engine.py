@@ -137,3 +137,24 @@ def test_a_category_filters_by_the_products_category_id(client: httpx.Client) ->
     assert [p["id"] for p in page.json()] == expected
     assert int(page.headers["X-Total-Count"]) == len(expected)
     assert all(link.get("category") == category for link in parse_links(page).values())
+
+
+def test_the_demo_account_from_the_configuration_signs_in_and_reads_its_profile(
+    client: httpx.Client,
+) -> None:
+    """mock.accounts seeds it; the answers hold what the document says and nothing
+    more: no e-mail in the token pair, no token in the profile."""
+    login = client.post(
+        "/v1/auth/login", json={"email": "demo@example.com", "password": "demo-password"}
+    )
+    assert login.status_code == 200, login.text
+    assert set(login.json()) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    auth = {"Authorization": "Bearer " + login.json()["access_token"]}
+    profile = client.get("/v1/users/profile", headers=auth)
+    assert profile.status_code == 200, profile.text
+    assert profile.json()["id"] == "usr_demo"
+    assert set(profile.json()) == {"id", "email", "name", "created_at"}
+    wrong = client.post(
+        "/v1/auth/login", json={"email": "demo@example.com", "password": "not-the-password"}
+    )
+    assert wrong.status_code == 401
