@@ -57,6 +57,19 @@ Role = Literal[
     "read", "create", "list", "update", "delete",
 ]  # fmt: skip
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
+# What `mock.behaviours` can switch on, beyond what a document states (docs/mock.md).
+MOCK_BEHAVIOURS = {
+    "idempotency_keys": "Idempotency-Key on every POST, not only where declared: the same key "
+    "and body replay the first answer, another body is refused (422)",
+    "link_pagination": "listings carry an RFC 8288 Link header (first, prev, next, last)",
+    "total_count": "listings carry X-Total-Count, the number of items in the whole listing",
+    "ownership": "an item belongs to the user who created it; others get 403 (or 404) on "
+    "changes, and on reads that declare 403 and are not shared",
+    "request_signing": "every request must be signed (X-App-* HMAC; auth.signing_secret)",
+    "api_key": "every request must send X-API-Key (auth.api_key)",
+    "strict_query": "a query parameter the operation does not declare is a 400",
+    "problem_details": "every error is RFC 9457 problem+json, whatever shape the document declares",
+}
 
 
 class ConfigError(ValueError):
@@ -200,6 +213,20 @@ class Mock(_Strict):
         (), description="named behaviours to switch on (docs/mock.md lists them)"
     )
     resources: dict[str, Resource] = Field(default_factory=dict)
+    accounts: tuple[dict[str, str], ...] = Field(
+        (),
+        description="accounts the mock starts with, beside auth.identities (their fields, "
+        "an `id` among them, fill the current user's answer)",
+    )
+
+    @field_validator("behaviours")
+    @classmethod
+    def _behaviours(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in MOCK_BEHAVIOURS]
+        if unknown:
+            known = ", ".join(MOCK_BEHAVIOURS)
+            raise ValueError(f"unknown behaviours {unknown}; known: {known}")
+        return value
 
 
 class HarnessConfig(_Strict):

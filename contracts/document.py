@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -444,33 +444,54 @@ class Document:
     # --- routing -------------------------------------------------------------------
 
     @cached_property
-    def _routes(self) -> list[tuple[re.Pattern[str], tuple[str, ...], Operation]]:
-        routes = []
-        for op in self.operations:
-            names = tuple(re.findall(r"\{([^}]+)\}", op.path))
-            regex = "".join(
-                "([^/]+)" if m.group(1) else re.escape(m.group(2))
-                for m in re.finditer(r"\{([^}]+)\}|([^{]+)", op.path)
-            )
-            routes.append((re.compile(f"^{re.escape(self.base_path)}{regex}$"), names, op))
-        # Literal segments win over templated ones (/users/me before /users/{id}).
-        routes.sort(key=lambda r: -len(re.sub(r"\{[^}]+\}", "", r[2].path)))
-        return routes
+    def _routes(self) -> list[Route]:
+        return compile_routes(self.operations, self.base_path)
 
     def find(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
         """The operation serving `method path` (a full request path, query excluded)."""
-        wanted = method.upper()
-        for regex, names, op in self._routes:
-            if op.method != wanted:
-                continue
-            found = regex.match(path)
-            if found:
-                return op, {n: unquote(v) for n, v in zip(names, found.groups(), strict=True)}
-        return None
+        return find_route(self._routes, method, path)
 
     def methods_at(self, path: str) -> list[str]:
         """The methods the document allows at a full request path (for 405 vs 404)."""
-        return sorted({op.method for regex, _, op in self._routes if regex.match(path)})
+        return route_methods(self._routes, path)
+
+
+Route = tuple[re.Pattern[str], tuple[str, ...], Operation]
+
+
+def compile_routes(
+    operations: Iterable[Operation], base_path: str, *, trailing_slash: bool = False
+) -> list[Route]:
+    """One pattern per operation under `base_path`, literal segments first
+    (/users/me before /users/{id}); `trailing_slash`: `/books/` is `/books` too."""
+    routes = []
+    end = "/?$" if trailing_slash else "$"
+    for op in operations:
+        names = tuple(re.findall(r"\{([^}]+)\}", op.path))
+        regex = "".join(
+            "([^/]+)" if m.group(1) else re.escape(m.group(2))
+            for m in re.finditer(r"\{([^}]+)\}|([^{]+)", op.path)
+        )
+        routes.append((re.compile(f"^{re.escape(base_path)}{regex}{end}"), names, op))
+    routes.sort(key=lambda r: -len(re.sub(r"\{[^}]+\}", "", r[2].path)))
+    return routes
+
+
+def find_route(
+    routes: list[Route], method: str, path: str
+) -> tuple[Operation, dict[str, str]] | None:
+    wanted = method.upper()
+    for regex, names, op in routes:
+        if op.method != wanted:
+            continue
+        found = regex.match(path)
+        if found:
+            return op, {n: unquote(v) for n, v in zip(names, found.groups(), strict=True)}
+    return None
+
+
+def route_methods(routes: list[Route], path: str) -> list[str]:
+    return sorted({op.method for regex, _, op in routes if regex.match(path)})
 
 
 def load_document(source: str | Path, *, validate: bool = True) -> Document:

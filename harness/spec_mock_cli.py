@@ -6,6 +6,7 @@ Kept apart from cli.py so the mock command only gains three flags there.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from contracts.config import ConfigError, load_config
@@ -42,7 +43,10 @@ def compile_from(args: argparse.Namespace) -> Any:
         return None
     from mocks.spec_chain import compile_spec
 
-    overrides: dict[str, Any] = {"spec": args.spec}
+    spec = args.spec
+    if spec is not None and "://" not in spec:
+        spec = str(Path(spec).absolute())  # a flag is relative to here, not to the config
+    overrides: dict[str, Any] = {"spec": spec}
     if args.seed != DEFAULT_SEED:
         overrides["mock.seed"] = args.seed
     try:

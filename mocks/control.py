@@ -136,7 +136,11 @@ class Control:
                 "version": VERSION,
                 "seed": self._state.seed,
                 "uptime_s": round(time.time() - self._started_at, 3),
-                "products": len(self._state.store.products),
+                **(
+                    self._state.describe()
+                    if self._state.describe is not None
+                    else {"products": len(self._state.store.products)}
+                ),
                 "journal": {
                     "last_seq": journal.last_seq,
                     "capacity": journal.capacity,

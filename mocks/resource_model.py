@@ -77,15 +77,39 @@ class Resource:
     templates: list[dict[str, Any]]  # valid fresh items, cycled through on create
     seeded: list[dict[str, Any]] = field(default_factory=list)
     list_shapes: dict[str, ListShape] = field(default_factory=dict)  # by operation id
+    key_schema: Compiled | None = None  # the item path parameter's schema: ids must fit it
 
     def fresh(self, n: int) -> dict[str, Any]:
         return copy.deepcopy(self.templates[n % len(self.templates)]) if self.templates else {}
+
+    @property
+    def singular(self) -> str:
+        """One item's name, for error codes (`products` -> `product_not_found`)."""
+        name = re.sub(r"[^A-Za-z0-9]+", "_", self.name).strip("_").lower() or "item"
+        if name.endswith("ies") and len(name) > 4:
+            return name[:-3] + "y"
+        if name.endswith("s") and not name.endswith("ss") and len(name) > 2:
+            return name[:-1]
+        return name
+
+    def key_is_valid(self, key: str) -> bool:
+        """Whether `key` can be sent back in the item's path (its parameter's schema)."""
+        if self.key_schema is None:
+            return True
+        value: Any = int(key) if self.id_kind == "integer" and key.lstrip("-").isdigit() else key
+        return self.key_schema.is_valid(value)
+
+    @property
+    def key_max_length(self) -> int | None:
+        schema = self.key_schema.schema if self.key_schema is not None else None
+        found = schema.get("maxLength") if isinstance(schema, dict) else None
+        return found if isinstance(found, int) else None
 
 
 @dataclass(frozen=True)
 class Binding:
     resource: Resource
-    action: str  # create, list, read, update, delete
+    action: str  # create, list, read, update, delete, action (on one item)
 
 
 def _unwrap(schema: Any) -> tuple[Any, str | None]:
@@ -157,7 +181,21 @@ def infer_resources(api: SpecApi) -> list[Resource]:
                 if action == "list":
                     resource.list_shapes[bound.op.operation_id] = _list_shape(api, bound)
         resources.append(resource)
+    _bind_actions(by_path, resources)
     return resources
+
+
+def _bind_actions(by_path: dict[str, dict[str, OperationPlan]], resources: list[Resource]) -> None:
+    """`C/{p}/verb` paths that no resource owns (`/books/{slug}/favorite`): actions on
+    the item of `C/{p}`, answered by `Resources` with their effect applied."""
+    by_item = {r.item.rstrip("/"): r for r in resources}
+    for path, ops in by_path.items():
+        found = re.fullmatch(r"(.*\})/([^{}/]+)/?", path)
+        if not found or found.group(1) not in by_item:
+            continue
+        for method, plan in ops.items():
+            if plan.resource is None and method in ("POST", "PUT", "PATCH", "DELETE"):
+                plan.resource = Binding(by_item[found.group(1)], "action")
 
 
 def _resource(
@@ -172,6 +210,12 @@ def _resource(
     settings = api.config.mock.resources.get(name) or api.config.mock.resources.get(collection)
     id_field = _id_field(schema, param, settings.id_field if settings else None)
     compiled = api.compiler.compile(schema, "response")
+    item_plan = next((p for p in api.plans.values() if p.op.path == item_path), None)
+    checks = item_plan.parameters if item_plan else []
+    key_check = next(
+        (c.compiled for c in checks if (c.parameter.name, c.parameter.location) == (param, "path")),
+        None,
+    )
     count = api.config.mock.items_per_resource
     if settings is not None and settings.seed_items is not None:
         count = settings.seed_items
@@ -188,6 +232,7 @@ def _resource(
         schema=compiled,
         wrapper=wrapper,
         templates=values[count:] or values[:1],
+        key_schema=key_check,
     )
     seeded = [] if parents else values[:count]
     if id_field is not None:
@@ -213,17 +258,27 @@ def new_id(resource: Resource, serial: int, item: dict[str, Any], *, retry: bool
 
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource.collection}/{serial}"))
     previous = item.get(resource.id_field or "")
-    candidate = f"{resource.name}-{serial}"
+    plain = f"{resource.name}-{serial}"
+    candidate = plain
     title = item.get("title") or item.get("name")
     if "slug" in (resource.id_field or "").lower() and isinstance(title, str):
         slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
         if slug:
-            candidate = f"{slug}-{serial}" if retry else slug
+            # Cut to what the item's path parameter accepts (a 200-character title
+            # must still give a slug its reads can send back).
+            room = resource.key_max_length
+            suffix = f"-{serial}" if retry else ""
+            if room is not None:
+                slug = slug[: max(1, room - len(suffix))].rstrip("-") or slug[:1]
+            candidate = slug + suffix
+    if not resource.key_is_valid(candidate):
+        candidate = plain
     if resource.id_field:
         trial = dict(item, **{resource.id_field: candidate})
         if resource.schema.is_valid(trial) or not isinstance(previous, str):
             return candidate
-        return f"{previous}{serial}"
+        fallback = f"{previous}{serial}"
+        return fallback if resource.key_is_valid(fallback) else candidate
     return candidate
 
 

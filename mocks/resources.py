@@ -3,70 +3,29 @@ persist, deletes answer 404 afterwards (where the operation declares a 404;
 where it declares none, an unknown id reads as a generated item, as a
 stateless mock would, so the answer stays within the document).
 
-Items live in `ResourceStore` (one dict per resource and parent, seeded at
-startup and on reset); the `Resources` addon answers the bound operations.
-Listings page as the operation's parameters say (limit/offset, page numbers
-or cursors), fill count fields, and next cursors.
+Items live behind `ItemStore` (resource_store.py), seeded at startup and on
+reset; the `Resources` addon answers the bound operations. Listings page as
+the operation's parameters say (resource_pages.py). Actions on an item
+(`POST /books/{slug}/favorite`) answer the item with their effect applied
+(resource_actions.py). With the `ownership` behaviour an item belongs to the
+user who created it.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 from typing import Any
-from urllib.parse import parse_qsl
 
 from mitmproxy import http
 
-from mocks.clock import VirtualClock
 from mocks.notes import RequestNote, note
-from mocks.resource_model import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    PAGE_CURSOR,
-    PAGE_LIMIT,
-    PAGE_NUMBER,
-    PAGE_OFFSET,
-    Binding,
-    Resource,
-    _norm,
-    new_id,
-)
+from mocks.resource_model import Binding, Resource, new_id
+from mocks.resource_pages import cursor as page_cursor
+from mocks.resource_pages import filtered, paging_headers, props, query_of, window
+from mocks.resource_store import ItemStore, parents_of
 from mocks.spec_answers import fit, location_header, respond
 from mocks.spec_api import OperationPlan, SpecApi
 from mocks.spec_routes import BODY_KEY, error_response, plan_of
-
-
-class ResourceStore:
-    def __init__(self, resources: list[Resource], clock: VirtualClock) -> None:
-        self.resources = resources
-        self._clock = clock
-        self.reset()
-
-    def reset(self) -> None:
-        self.generation = getattr(self, "generation", 0) + 1  # bumped by every write
-        self.items: dict[tuple[str, tuple[str, ...]], dict[str, dict[str, Any]]] = {}
-        self.serials: dict[str, int] = {}
-        for r in self.resources:
-            bucket = self.items.setdefault((r.collection, ()), {})
-            for index, item in enumerate(r.seeded):
-                key = str(item[r.id_field]) if r.id_field else str(index + 1)
-                bucket[key] = copy.deepcopy(item)
-            self.serials[r.collection] = len(r.seeded)
-
-    def bucket(self, r: Resource, params: dict[str, str]) -> dict[str, dict[str, Any]]:
-        parents = tuple(params.get(p, "") for p in r.parents)
-        return self.items.setdefault((r.collection, parents), {})
-
-    def changed(self) -> None:
-        self.generation += 1
-
-    def next_serial(self, r: Resource) -> int:
-        self.serials[r.collection] = self.serials.get(r.collection, 0) + 1
-        return self.serials[r.collection]
-
-    def now_iso(self) -> str:
-        return self._clock.now_datetime().isoformat().replace("+00:00", "Z")
 
 
 def _fields(r: Resource, body: Any) -> dict[str, Any]:
@@ -75,21 +34,16 @@ def _fields(r: Resource, body: Any) -> dict[str, Any]:
         return {}
     if len(body) == 1:
         ((key, inner),) = body.items()
-        if isinstance(inner, dict) and (key == r.wrapper or key not in _props(r)):
+        if isinstance(inner, dict) and (key == r.wrapper or key not in props(r)):
             return inner
     return body
 
 
-def _props(r: Resource) -> dict[str, Any]:
-    schema = r.schema.schema
-    return schema.get("properties", {}) if isinstance(schema, dict) else {}
-
-
 def _overlay(r: Resource, item: dict[str, Any], fields: dict[str, Any]) -> None:
     """Each sent field the item's schema knows, kept only if the item stays valid."""
-    props = _props(r)
+    known = props(r)
     for key, value in fields.items():
-        if key not in props or key == r.id_field:
+        if key not in known or key == r.id_field:
             continue
         before = item.get(key, _ABSENT)
         item[key] = value
@@ -104,7 +58,7 @@ _ABSENT = object()
 
 
 def _stamp(r: Resource, item: dict[str, Any], now: str, *, created: bool) -> None:
-    for key, prop in _props(r).items():
+    for key, prop in props(r).items():
         if not isinstance(prop, dict) or prop.get("format") != "date-time":
             continue
         lowered = key.lower()
@@ -120,9 +74,13 @@ def _stamp(r: Resource, item: dict[str, Any], now: str, *, created: bool) -> Non
 
 
 class Resources:
-    def __init__(self, api: SpecApi, store: ResourceStore) -> None:
+    def __init__(self, api: SpecApi, store: ItemStore) -> None:
         self._api = api
         self._store = store
+        self._ownership = "ownership" in api.behaviours
+        shared = api.config.contract.security
+        self._shared = frozenset(shared.shared_operations)
+        self._owner_only = frozenset(shared.owner_only)
         # Reads between writes answer the same bytes: fitted and encoded once.
         self._reads: dict[tuple[str, str], tuple[int, int, bytes, dict[str, str]]] = {}
 
@@ -134,13 +92,51 @@ class Resources:
             return
         binding: Binding = plan.resource
         n = note(flow)
+        refused = self._refused(plan, binding, n)
+        if refused is not None:
+            flow.response = refused
+            return
         if binding.action == "read":
             flow.response = self._cached_read(flow, plan, binding.resource, n)
             return
         handler = getattr(self, "_" + binding.action)
         flow.response = handler(flow, plan, binding.resource, n)
-        if binding.action != "list":
-            self._store.changed()
+
+    # --- ownership -----------------------------------------------------------------
+
+    def _refused(
+        self, plan: OperationPlan, binding: Binding, n: RequestNote
+    ) -> http.Response | None:
+        """`ownership`: another user's item may not be changed, nor read where the
+        read is the owner's (it declares 403, or contract.security.owner_only names it)
+        and not shared. 403 where the operation declares it, else 404."""
+        if not self._ownership or binding.action in ("create", "list"):
+            return None
+        op = plan.op
+        if op.operation_id in self._shared or not op.secured or n.user_id is None:
+            return None
+        if binding.action in ("read", "action") and not (
+            op.operation_id in self._owner_only or op.response(403) is not None
+        ):
+            return None
+        r = binding.resource
+        key = n.params.get(r.param, "")
+        owner = self._store.owner(r, parents_of(r, n.params), key)
+        if owner is None or owner == n.user_id:
+            return None
+        n.effect = {"kind": "not_owner", "resource": r.name, "id": key}
+        if op.response(403) is not None or op.response(404) is None:
+            shape = self._api.error(plan, (403,), nearest=False)
+            reason = f"{r.singular.capitalize()} {key!r} belongs to another user; only its owner "
+            reason += "may change it." if binding.action != "read" else "may read it."
+            return error_response(shape, f"not_{r.singular}_owner", reason)
+        return self._not_found(plan, r, key)
+
+    def _not_found(self, plan: OperationPlan, r: Resource, key: str) -> http.Response:
+        reason = f"No {r.singular} with id {key!r}."
+        return error_response(self._api.error(plan, (404,)), f"{r.singular}_not_found", reason)
+
+    # --- one item ------------------------------------------------------------------
 
     def _cached_read(
         self, flow: http.HTTPFlow, plan: OperationPlan, r: Resource, n: RequestNote
@@ -157,8 +153,6 @@ class Resources:
             entry = (self._store.generation, response.status_code, response.content or b"", headers)
             self._reads[key] = entry
         return response
-
-    # --- one item ------------------------------------------------------------------
 
     def _answer_item(
         self, plan: OperationPlan, r: Resource, item: dict[str, Any], path: str
@@ -177,10 +171,7 @@ class Resources:
         if declared is None:
             return None
         n.effect = {"kind": "not_found", "resource": r.name, "id": key}
-        return error_response(self._api.error(plan, (404,)), "not_found", f"No {r.name} {key!r}.")
-
-    def _lookup(self, r: Resource, n: RequestNote) -> tuple[dict[str, dict[str, Any]], str]:
-        return self._store.bucket(r, n.params), n.params.get(r.param, "")
+        return self._not_found(plan, r, key)
 
     def _stand_in(self, r: Resource, key: str) -> dict[str, Any]:
         item = r.fresh(len(key))
@@ -193,8 +184,8 @@ class Resources:
     def _read(
         self, flow: http.HTTPFlow, plan: OperationPlan, r: Resource, n: RequestNote
     ) -> http.Response:
-        bucket, key = self._lookup(r, n)
-        item = bucket.get(key)
+        key = n.params.get(r.param, "")
+        item = self._store.get(r, parents_of(r, n.params), key)
         if item is None:
             return self._missing(plan, r, n, key) or self._answer_item(
                 plan, r, self._stand_in(r, key), flow.request.path
@@ -204,7 +195,7 @@ class Resources:
     def _create(
         self, flow: http.HTTPFlow, plan: OperationPlan, r: Resource, n: RequestNote
     ) -> http.Response:
-        bucket = self._store.bucket(r, n.params)
+        parents = parents_of(r, n.params)
         serial = self._store.next_serial(r)
         item = r.fresh(serial)
         fields = _fields(r, flow.metadata.get(BODY_KEY))
@@ -212,16 +203,23 @@ class Resources:
         if r.id_field is not None:
             sent = fields.get(r.id_field)
             trial = dict(item, **{r.id_field: sent})
-            if sent is not None and str(sent) not in bucket and r.schema.is_valid(trial):
+            if (
+                sent is not None
+                and not self._store.contains(r, parents, str(sent))
+                and r.schema.is_valid(trial)
+                and r.key_is_valid(str(sent))
+            ):
                 item = trial
             else:
                 item[r.id_field] = new_id(r, serial, item)
-                while str(item[r.id_field]) in bucket:
+                while self._store.contains(r, parents, str(item[r.id_field])):
                     serial = self._store.next_serial(r)
                     item[r.id_field] = new_id(r, serial, item, retry=True)
         _stamp(r, item, self._store.now_iso(), created=True)
         key = str(item[r.id_field]) if r.id_field else str(serial)
-        bucket[key] = item
+        self._store.put(r, parents, key, item)
+        if n.user_id is not None:
+            self._store.set_owner(r, parents, key, n.user_id)
         n.effect = {"kind": "created", "resource": r.name, "id": key}
         base = flow.request.path.partition("?")[0].rstrip("/")
         return self._answer_item(plan, r, item, f"{base}/{key}")
@@ -229,23 +227,24 @@ class Resources:
     def _update(
         self, flow: http.HTTPFlow, plan: OperationPlan, r: Resource, n: RequestNote
     ) -> http.Response:
-        bucket, key = self._lookup(r, n)
-        item = bucket.get(key)
+        parents, key = parents_of(r, n.params), n.params.get(r.param, "")
+        item = self._store.get(r, parents, key)
         if item is None:
             missing = self._missing(plan, r, n, key)
             if missing is not None:
                 return missing
-            item = bucket[key] = self._stand_in(r, key)
+            item = self._stand_in(r, key)
         _overlay(r, item, _fields(r, flow.metadata.get(BODY_KEY)))
         _stamp(r, item, self._store.now_iso(), created=False)
+        self._store.put(r, parents, key, item)
         n.effect = {"kind": "updated", "resource": r.name, "id": key}
         return self._answer_item(plan, r, item, flow.request.path)
 
     def _delete(
         self, flow: http.HTTPFlow, plan: OperationPlan, r: Resource, n: RequestNote
     ) -> http.Response:
-        bucket, key = self._lookup(r, n)
-        item = bucket.pop(key, None)
+        key = n.params.get(r.param, "")
+        item = self._store.delete(r, parents_of(r, n.params), key)
         if item is None:
             missing = self._missing(plan, r, n, key)
             if missing is not None:
@@ -253,6 +252,31 @@ class Resources:
             item = self._stand_in(r, key)
         n.effect = {"kind": "deleted", "resource": r.name, "id": key}
         return self._answer_item(plan, r, item, flow.request.path)
+
+    def _action(
+        self, flow: http.HTTPFlow, plan: OperationPlan, r: Resource, n: RequestNote
+    ) -> http.Response:
+        """An action on an item (`POST /books/{slug}/favorite`): its effect on the item
+        (resource_actions.py), kept, and the item answered where the answer is one."""
+        from mocks.resource_actions import apply_action
+
+        parents, key = parents_of(r, n.params), n.params.get(r.param, "")
+        item = self._store.get(r, parents, key)
+        if item is None:
+            missing = self._missing(plan, r, n, key)
+            if missing is not None:
+                return missing
+            return respond(plan.success)
+        changed = apply_action(r, item, plan.op.path, plan.op.method)
+        if changed:
+            _stamp(r, item, self._store.now_iso(), created=False)
+            self._store.put(r, parents, key, item)
+        n.effect = {"kind": "action", "resource": r.name, "id": key, "changed": changed}
+        answer = plan.success
+        if answer.media_type is None or answer.schema is None:
+            return respond(answer)
+        body = fit(answer.body, item, answer.schema, r.wrapper)
+        return respond(answer, body)
 
     # --- listings ------------------------------------------------------------------
 
@@ -263,101 +287,33 @@ class Resources:
         answer = plan.success
         if shape is None or shape.element is None or answer.media_type is None:
             return respond(answer)
-        query = {_norm(k): v for k, v in parse_qsl(flow.request.path.partition("?")[2])}
-        items = _filtered(list(self._store.bucket(r, n.params).values()), query, plan, r)
-        offset, limit = _window(query, plan, len(items))
+        query = query_of(flow.request.path)
+        items = filtered(self._store.items(r, parents_of(r, n.params)), query, r)
+        offset, limit = window(query, plan, len(items))
+        headers = paging_headers(
+            plan, flow.request.path, offset, limit, len(items), self._api.behaviours
+        )
         page = items[offset : offset + limit]
         elements = [fit(shape.element_template, item, shape.element, None) for item in page]
         if shape.array_at is None:
-            return respond(answer, elements)
+            return respond(answer, elements, headers)
         body = copy.deepcopy(answer.body) if isinstance(answer.body, dict) else {}
         body[shape.array_at] = elements
         for name in shape.counts:
             body[name] = len(items)
         more = offset + limit < len(items)
         for name in shape.cursors:
-            body[name] = _cursor(offset + limit) if more else None
+            body[name] = page_cursor(offset + limit) if more else None
         if answer.schema is not None and not answer.schema.is_valid(body):
             for name in shape.cursors:  # a cursor field that may not be null: drop it
                 if body.get(name) is None:
                     body.pop(name, None)
             if not answer.schema.is_valid(body):
                 body = fit(answer.body, body, answer.schema, None)
-        return respond(answer, body)
+        return respond(answer, body, headers)
 
 
 def _typed(r: Resource, key: str) -> Any:
     if r.id_kind == "integer" and key.lstrip("-").isdigit():
         return int(key)
     return key
-
-
-def _filtered(
-    items: list[dict[str, Any]], query: dict[str, str], plan: OperationPlan, r: Resource
-) -> list[dict[str, Any]]:
-    props = {_norm(k): k for k in _props(r)}
-    paging = set(PAGE_LIMIT + PAGE_OFFSET + PAGE_NUMBER + PAGE_CURSOR)
-    for name, value in query.items():
-        field = props.get(name)
-        if field is None or name in paging:
-            continue
-        items = [
-            i
-            for i in items
-            if not isinstance(i.get(field), dict | list)
-            and str(i.get(field)).lower() == value.lower()
-        ]
-    return items
-
-
-def _window(query: dict[str, str], plan: OperationPlan, total: int) -> tuple[int, int]:
-    declared = {
-        _norm(c.parameter.name): c for c in plan.parameters if c.parameter.location == "query"
-    }
-    limit = (
-        DEFAULT_LIMIT
-        if any(n in declared for n in PAGE_LIMIT + PAGE_NUMBER + PAGE_CURSOR)
-        else MAX_LIMIT
-    )
-    for name in PAGE_LIMIT:
-        if name in declared:
-            default = (
-                declared[name].compiled.schema.get("default")
-                if isinstance(declared[name].compiled.schema, dict)
-                else None
-            )
-            limit = _int(query.get(name), default if isinstance(default, int) else limit)
-            break
-    limit = max(1, min(limit, MAX_LIMIT))
-    offset = 0
-    for name in PAGE_OFFSET:
-        if name in query:
-            offset = _int(query[name], 0)
-    for name in PAGE_NUMBER:
-        if name in query and name in declared:
-            schema = declared[name].compiled.schema
-            first = schema.get("minimum", 1) if isinstance(schema, dict) else 1
-            offset = max(0, (_int(query[name], 1) - int(first == 1)) * limit)
-    for name in PAGE_CURSOR:
-        if query.get(name):
-            offset = _from_cursor(query[name])
-    return max(0, min(offset, total)), limit
-
-
-def _int(text: str | None, default: int) -> int:
-    try:
-        return int(text) if text is not None else default
-    except ValueError:
-        return default
-
-
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
-
-
-def _from_cursor(text: str) -> int:
-    try:
-        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-        return int(decoded.removeprefix("o:"))
-    except (ValueError, UnicodeDecodeError):
-        return 0

@@ -259,7 +259,12 @@ async def serve(
             "body_size_limit": HARD_BODY_LIMIT,
             "ssl_insecure": config.upstream_insecure,
         }
-        defaults |= {option_name(k): v for k, v in config.settings.model_dump().items()}
+        settings = config.settings
+        if config.spec is not None:  # what the configuration's behaviours start with
+            from mocks.spec_chain import spec_settings
+
+            settings = spec_settings(config.spec, settings)
+        defaults |= {option_name(k): v for k, v in settings.model_dump().items()}
         _apply_options(opts, defaults, config.extra_options)  # --set wins over our defaults
         try:
             opts.set(*config.option_specs)

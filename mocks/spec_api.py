@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.config import HarnessConfig
-from contracts.document import Document, Operation, Parameter, ResponseSpec
+from contracts.document import (
+    Document,
+    Operation,
+    Parameter,
+    ResponseSpec,
+    compile_routes,
+    find_route,
+    route_methods,
+)
 from mocks.problems import problem_body
 from mocks.spec_data import DataGenerator
 from mocks.spec_schemas import Compiled, SchemaCompiler
@@ -142,30 +150,22 @@ class SpecApi:
         self.base_path = (self.config.base_path or document.base_path).rstrip("/")
         self.compiler = SchemaCompiler(openapi_30=document.version.startswith("3.0"))
         self.data = DataGenerator(self.config.mock.seed)
+        self.behaviours = frozenset(self.config.mock.behaviours)
         roles = {op_id: role for role, op_id in self.config.roles.items()}
         self.plans: dict[str, OperationPlan] = {}
         for op in document.operations:
             self.plans[op.operation_id] = self._plan(op, roles.get(op.operation_id))
-        self._routes = _routes(document, self.base_path)
+        self._routes = compile_routes(document.operations, self.base_path, trailing_slash=True)
         self.roles_by_name = {role: op_id for op_id, role in roles.items() if op_id in self.plans}
 
     # --- routing -------------------------------------------------------------------
 
     def find(self, method: str, path: str) -> tuple[OperationPlan, dict[str, str]] | None:
-        from urllib.parse import unquote
-
-        wanted = method.upper()
-        for regex, names, op in self._routes:
-            if op.method != wanted:
-                continue
-            found = regex.match(path)
-            if found:
-                params = {n: unquote(v) for n, v in zip(names, found.groups(), strict=True)}
-                return self.plans[op.operation_id], params
-        return None
+        found = find_route(self._routes, method, path)
+        return (self.plans[found[0].operation_id], found[1]) if found else None
 
     def methods_at(self, path: str) -> list[str]:
-        return sorted({op.method for regex, _, op in self._routes if regex.match(path)})
+        return route_methods(self._routes, path)
 
     # --- compiling -----------------------------------------------------------------
 
@@ -253,7 +253,17 @@ class SpecApi:
         self, plan: OperationPlan | None, wanted: tuple[int, ...], *, nearest: bool = True
     ) -> ErrorShape:
         """The first of `wanted` statuses the operation declares, else (`nearest`) its 400,
-        422 or other client error, else the first of `wanted` as a problem."""
+        422 or other client error (never its 401 or 403: those mean credentials, and a
+        client would answer them by signing in again), else the first of `wanted` as a
+        problem. With the `problem_details` behaviour, always a problem."""
+        shape = self._declared_error(plan, wanted, nearest)
+        if "problem_details" in self.behaviours and shape.template is not None:
+            return ErrorShape(shape.status, PROBLEM, None, None, shape.headers)
+        return shape
+
+    def _declared_error(
+        self, plan: OperationPlan | None, wanted: tuple[int, ...], nearest: bool
+    ) -> ErrorShape:
         if plan is not None:
             declared = {int(r.status) for r in plan.op.responses if r.status.isdigit()}
             for status in wanted:
@@ -263,7 +273,8 @@ class SpecApi:
             if first is not None and first.template is not None:
                 return first  # a 4XX or default response covers it
             # None of them: the operation's own client-error answer beats an undeclared one.
-            nearby = (400, 422, *sorted(s for s in declared if 400 <= s < 500)) if nearest else ()
+            others = sorted(s for s in declared if 400 <= s < 500 and s not in (401, 403))
+            nearby = (400, 422, *others) if nearest else ()
             for status in nearby:
                 if status in declared:
                     return plan.errors.get(status) or self._error(plan.op, status)
@@ -290,18 +301,3 @@ def _header_text(value: Any) -> str:
     if isinstance(value, dict):
         return ",".join(f"{k},{_header_text(v)}" for k, v in value.items())
     return str(value)
-
-
-def _routes(document: Document, base: str) -> list[Any]:
-    import re
-
-    routes = []
-    for op in document.operations:
-        names = tuple(re.findall(r"\{([^}]+)\}", op.path))
-        regex = "".join(
-            "([^/]+)" if m.group(1) else re.escape(m.group(2))
-            for m in re.finditer(r"\{([^}]+)\}|([^{]+)", op.path)
-        )
-        routes.append((re.compile(f"^{re.escape(base)}{regex}/?$"), names, op))
-    routes.sort(key=lambda r: -len(re.sub(r"\{[^}]+\}", "", r[2].path)))
-    return routes

@@ -92,7 +92,8 @@ class Accounts:
         name = self.login_name(fields)
         if name is None or name in self.accounts:
             return None
-        fields["_id"] = f"u-{len(self.accounts) + 1}"
+        given = fields.get("id")  # a configured account may name its own id
+        fields["_id"] = given if isinstance(given, str) and given else f"u-{len(self.accounts) + 1}"
         self.accounts[name] = fields
         return str(fields["_id"])
 
@@ -427,10 +428,20 @@ class SpecAuthEndpoints:
 
 
 def _set_valid(body: Any, pointer: str, value: Any, answer: Any) -> None:
+    """Put `value` where the answer already has a member: never add one the answer
+    lacks (a login's e-mail in a token pair, the token in a profile)."""
     before = get_pointer(body, pointer)
+    if before is None and not _present(body, pointer):
+        return
     if (
         set_pointer(body, pointer, value)
         and answer.schema is not None
         and not answer.schema.is_valid(body)
     ):
         set_pointer(body, pointer, before)
+
+
+def _present(body: Any, pointer: str) -> bool:
+    parent, _, last = pointer.rpartition("/")
+    holder = get_pointer(body, parent) if parent else body
+    return isinstance(holder, dict) and last.replace("~1", "/").replace("~0", "~") in holder

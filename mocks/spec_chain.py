@@ -27,7 +27,9 @@ from mocks.control_access import ControlAccess
 from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.resource_model import infer_resources
-from mocks.resources import Resources, ResourceStore
+from mocks.resource_store import ItemStore, MemoryItemStore
+from mocks.resources import Resources
+from mocks.settings import MockSettings
 from mocks.spec_api import SpecApi, is_json
 from mocks.spec_auth import Accounts, SessionPolicy, SpecAuthEndpoints, SpecSecurity
 from mocks.spec_routes import plan_of
@@ -185,6 +187,36 @@ def _violations(
     return [*problems, f"the body breaks the schema: {error}"] if error else problems
 
 
+def describe(api: SpecApi, store: ItemStore) -> dict[str, Any]:
+    """What /__harness/health says of the API served: the document, not the demo's."""
+    info = api.document.raw.get("info") or {}
+    return {
+        "api": {
+            "title": info.get("title"),
+            "version": info.get("version"),
+            "document": api.document.source,
+            "base_path": api.base_path,
+            "operations": len(api.plans),
+            "behaviours": sorted(api.behaviours),
+            "resources": {r.name: store.count(r) for r in getattr(api, "resources", [])},
+        }
+    }
+
+
+def spec_settings(api: SpecApi, settings: MockSettings) -> MockSettings:
+    """The start settings the configuration's behaviours ask for: signatures
+    (`request_signing`) and the API key (`api_key`) required from the first request."""
+    auth = api.config.auth
+    changes: dict[str, Any] = {}
+    if "request_signing" in api.behaviours:
+        changes["signing"] = True
+        if auth.signing_secret:
+            changes["signing_secret"] = auth.signing_secret
+    if "api_key" in api.behaviours and auth.api_key and settings.api_key is None:
+        changes["api_key"] = auth.api_key
+    return settings.merged(changes) if changes else settings
+
+
 def spec_members(
     state: MockState,
     api: SpecApi,
@@ -205,9 +237,10 @@ def spec_members(
     from mocks.spec_routes import SpecRouting
 
     state.spec = api
-    accounts = Accounts(api.config.auth.identities)
-    store = ResourceStore(getattr(api, "resources", []), state.clock)
+    accounts = Accounts(api.config.auth.identities + api.config.mock.accounts)
+    store: ItemStore = MemoryItemStore(getattr(api, "resources", []), state.clock)
     state.on_reset[:] = [accounts.reset, store.reset]
+    state.describe = lambda: describe(api, store)
     settings = Settings(state.publish)
     injector = FaultInjector(state)
     control = Control(state, settings, access)

@@ -4,8 +4,9 @@ Names each request's operation and role, answers 404 and 405, and checks
 what the document allows: path, query, header and cookie parameters (strings
 coerced by their schema's type and style), the body's media type, and the
 body against its schema. A request it rejects gets a 4xx in the error shape
-the operation declares (its 400, 415 or 422), RFC 9457 problem+json when it
-declares none. In proxy mode it only names the operation.
+the operation declares (its 400, 415 or 422: a body that breaks its schema
+prefers 422, malformed input 400), RFC 9457 problem+json when it declares
+none. In proxy mode it only names the operation.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class SpecRouting:
         if not self._strict:
             return
         try:
+            if "strict_query" in self._api.behaviours:
+                _check_query_names(plan, query)
             _check_parameters(plan, flow, params, query)
             flow.metadata[BODY_KEY] = _check_body(plan, flow)
         except Rejected as e:
@@ -97,6 +100,21 @@ class SpecRouting:
 
 
 # --- parameters ------------------------------------------------------------------------
+
+
+def _check_query_names(plan: OperationPlan, query: str) -> None:
+    """`strict_query`: a typo like `pagesize` fails loudly instead of being ignored."""
+    if not query:
+        return
+    declared = {c.parameter.name for c in plan.parameters if c.parameter.location == "query"}
+    for name in parse_qs(query, keep_blank_values=True):
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise Rejected(
+                (400, 422),
+                "invalid_parameter",
+                f"Unknown query parameter {name!r} for {plan.op.operation_id}; known: {known}.",
+            )
 
 
 def _check_parameters(
@@ -222,7 +240,7 @@ def _check_body(plan: OperationPlan, flow: http.HTTPFlow) -> Any:
         return raw  # multipart, text, binary: passed on unjudged
     error = compiled.first_error(value)
     if error is not None:
-        raise Rejected((400, 422), "invalid_body", f"The body is invalid: {error}")
+        raise Rejected((422, 400), "validation_failed", f"The body is invalid: {error}")
     return value
 
 

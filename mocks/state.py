@@ -33,6 +33,7 @@ class MockState:
         # Served from a team's document (`--spec`): its compiled form, and what else resets.
         self.spec: Any = None
         self.on_reset: list[Callable[[], None]] = []
+        self.describe: Callable[[], dict[str, Any]] | None = None  # the API, for /health
 
     @property
     def settings(self) -> MockSettings:

@@ -108,7 +108,7 @@ def test_a_created_book_reads_back_updates_persist_lists_show_it_and_deletes_ans
     assert books.delete(f"/books/{book['id']}", headers=auth).status_code == 204
     gone = books.get(f"/books/{book['id']}")
     assert gone.status_code == 404
-    assert "No books" in _error_body(gone)[0]
+    assert "No book with id" in _error_body(gone)[0]
     assert books.get("/books", params={"limit": 100}).json()["booksCount"] == before
 
 

@@ -1,0 +1,285 @@
+"""The named mock behaviours (`mock.behaviours`, docs/mock.md) on a document that is
+not the demo's: the lending library (examples/library). Each is shown absent when
+switched off and present when on, over real sockets against the spec mock; and the
+engine's own state (ids that fit the path, actions on items, /health) on the same."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from mock_testkit import signature_headers
+
+from contracts.config import MOCK_BEHAVIOURS, HarnessConfig, load_config
+from mocks.server import MockServer
+
+LIBRARY = Path(__file__).parents[2] / "examples" / "library"
+READER = {"email": "reader@example.org", "password": "reader-password"}
+CRITIC = {"email": "critic@example.org", "password": "critic-password"}
+SECRET = "library-signing-secret"
+API_KEY = "library-key"
+# Everything but signatures and the key, which every request would then need.
+ALL_ON = [b for b in MOCK_BEHAVIOURS if b not in ("request_signing", "api_key")]
+
+
+def _config(behaviours: list[str]) -> HarnessConfig:
+    config = load_config(LIBRARY / "harness.yaml", env={})
+    return config.updated(
+        {
+            "mock.behaviours": behaviours,
+            "auth.signing_secret": SECRET,
+            "auth.api_key": API_KEY,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def plain() -> Iterator[MockServer]:
+    config = _config([])
+    with MockServer(spec=config.spec_location, config=config) as mock:
+        yield mock
+
+
+@pytest.fixture(scope="module")
+def behaving() -> Iterator[MockServer]:
+    config = _config(ALL_ON)
+    with MockServer(spec=config.spec_location, config=config) as mock:
+        yield mock
+
+
+def _client(mock: MockServer) -> httpx.Client:
+    httpx.post(mock.control_url + "/reset").raise_for_status()
+    return httpx.Client(base_url=mock.base_url + "/api", timeout=10.0)
+
+
+def _login(client: httpx.Client, who: dict[str, str]) -> dict[str, str]:
+    answer = client.post("/users/login", json={"user": who})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": "Token " + answer.json()["user"]["token"]}
+
+
+def _book(title: str = "Dune") -> dict[str, object]:
+    book = {"title": title, "authors": ["Frank Herbert"], "isbn": "9780441013593", "copies": 2}
+    return {"book": book}
+
+
+def _create(client: httpx.Client, auth: dict[str, str], title: str = "Dune") -> str:
+    created = client.post("/books", json=_book(title), headers=auth)
+    assert created.status_code == 201, created.text
+    return str(created.json()["book"]["slug"])
+
+
+# --- listings: total_count, link_pagination ---------------------------------------------
+
+
+def test_listings_have_no_paging_headers_unless_switched_on(plain: MockServer) -> None:
+    with _client(plain) as client:
+        page = client.get("/books", params={"limit": 5})
+    assert page.status_code == 200
+    assert "X-Total-Count" not in page.headers
+    assert "Link" not in page.headers
+
+
+def test_total_count_and_link_walk_every_item_once(behaving: MockServer) -> None:
+    seen: list[str] = []
+    with _client(behaving) as client:
+        url: str | None = "/books?limit=7"
+        pages = 0
+        total = None
+        while url is not None and pages < 20:
+            page = client.get(url)
+            assert page.status_code == 200, page.text
+            total = int(page.headers["X-Total-Count"])
+            assert total == page.json()["books_count"]
+            seen += [b["slug"] for b in page.json()["books"]]
+            links = dict(
+                (rel, target)
+                for target, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', page.headers["Link"])
+            )
+            assert urlsplit(links["first"]).path == "/api/books"
+            url = links.get("next")
+            url = url.removeprefix("/api") if url else None
+            pages += 1
+    assert total is not None
+    assert total > 7
+    assert len(seen) == total
+    assert len(set(seen)) == total
+
+
+# --- idempotency_keys -------------------------------------------------------------------
+
+
+def test_an_idempotency_key_on_a_create_that_does_not_declare_it(
+    plain: MockServer, behaving: MockServer
+) -> None:
+    key = {"Idempotency-Key": "create-dune-1"}
+    with _client(plain) as client:
+        auth = _login(client, READER) | key
+        first = client.post("/books", json=_book(), headers=auth)
+        second = client.post("/books", json=_book(), headers=auth)
+    assert first.json()["book"]["slug"] != second.json()["book"]["slug"]  # ignored: two books
+    with _client(behaving) as client:
+        auth = _login(client, READER) | key
+        first = client.post("/books", json=_book(), headers=auth)
+        replay = client.post("/books", json=_book(), headers=auth)
+        other = client.post("/books", json=_book("Emma"), headers=auth)
+    assert first.status_code == replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+    assert other.status_code == 422, other.text  # the status CreateBook declares for it
+    assert "different request body" in other.text
+
+
+# --- ownership --------------------------------------------------------------------------
+
+
+def test_without_ownership_anyone_may_change_anyones_book(plain: MockServer) -> None:
+    with _client(plain) as client:
+        slug = _create(client, _login(client, READER))
+        assert client.delete(f"/books/{slug}", headers=_login(client, CRITIC)).status_code == 204
+
+
+def test_with_ownership_only_the_owner_changes_and_reads_what_is_private(
+    behaving: MockServer,
+) -> None:
+    with _client(behaving) as client:
+        reader, critic = _login(client, READER), _login(client, CRITIC)
+        slug = _create(client, reader)
+        change = {"book": {"title": "Dune Messiah"}}
+        refused = client.put(f"/books/{slug}", json=change, headers=critic)
+        assert refused.status_code == 403, refused.text
+        assert client.delete(f"/books/{slug}", headers=critic).status_code == 403
+        assert client.get(f"/books/{slug}", headers=critic).status_code == 200  # public read
+        loan = client.post("/loans", json={"loan": {"book": slug}}, headers=reader)
+        assert loan.status_code == 201, loan.text
+        loan_id = loan.json()["loan"]["id"]
+        assert client.get(f"/loans/{loan_id}", headers=critic).status_code == 403  # declares 403
+        assert client.get(f"/loans/{loan_id}", headers=reader).status_code == 200
+        assert client.put(f"/books/{slug}", json=change, headers=reader).status_code == 200
+        assert client.delete(f"/books/{slug}", headers=reader).status_code == 204
+    journal = httpx.get(behaving.control_url + "/journal").json()["entries"]
+    assert any((e.get("effect") or {}).get("kind") == "not_owner" for e in journal)
+
+
+# --- strict_query, problem_details ------------------------------------------------------
+
+
+def test_an_unknown_query_parameter_is_ignored_unless_strict(
+    plain: MockServer, behaving: MockServer
+) -> None:
+    with _client(plain) as client:
+        assert client.get("/books", params={"pagesize": 3}).status_code == 200
+    with _client(behaving) as client:
+        typo = client.get("/books", params={"pagesize": 3})
+    assert typo.status_code == 422, typo.text  # ListBooks declares 422, not 400
+    assert "pagesize" in typo.text
+
+
+def test_errors_take_the_documents_shape_unless_problem_details(
+    plain: MockServer, behaving: MockServer
+) -> None:
+    with _client(plain) as client:
+        declared = client.get("/books/no-such-book")
+    assert declared.status_code == 404
+    assert declared.headers["content-type"] == "application/json"
+    with _client(behaving) as client:
+        problem = client.get("/books/no-such-book")
+    assert problem.status_code == 404
+    assert problem.headers["content-type"] == "application/problem+json"
+    assert problem.json()["status"] == 404
+    assert "no-such-book" in problem.json()["detail"]
+
+
+# --- request_signing, api_key -----------------------------------------------------------
+
+
+def test_signatures_and_the_api_key_are_required_only_when_switched_on(
+    plain: MockServer,
+) -> None:
+    with _client(plain) as client:
+        assert client.get("/books").status_code == 200
+    config = _config(["request_signing", "api_key"])
+    with (
+        MockServer(spec=config.spec_location, config=config) as mock,
+        httpx.Client(base_url=mock.base_url, timeout=10.0) as client,
+    ):
+        keyed = {"X-API-Key": API_KEY}
+        unsigned = client.get("/api/books", headers=keyed)
+        assert unsigned.status_code == 403, unsigned.text
+        assert "X-App-Signature" in unsigned.text
+        signed = signature_headers(SECRET, "GET", "/api/books")
+        assert client.get("/api/books", headers=signed).status_code == 403  # no key
+        signed = signature_headers(SECRET, "GET", "/api/books")
+        assert client.get("/api/books", headers=signed | keyed).status_code == 200
+        forged = signature_headers("another-secret", "GET", "/api/books")
+        assert client.get("/api/books", headers=forged | keyed).status_code == 403
+
+
+# --- the engine's own state -------------------------------------------------------------
+
+
+def test_a_long_title_gives_a_slug_the_item_path_accepts(plain: MockServer) -> None:
+    """A 200-character title once made a slug longer than the path parameter's
+    maxLength (120): the Location of the 201 read back as an error."""
+    with _client(plain) as client:
+        auth = _login(client, READER)
+        created = client.post("/books", json=_book("a" * 200), headers=auth)
+        assert created.status_code == 201, created.text
+        location = created.headers["Location"]
+        slug = created.json()["book"]["slug"]
+        assert 0 < len(slug) <= 120
+        assert location.endswith("/" + slug)
+        read = client.get(location.removeprefix("/api"), headers=auth)
+    assert read.status_code == 200, read.text
+    assert read.json()["book"]["slug"] == slug
+
+
+def test_a_request_error_is_never_answered_as_a_credentials_error(plain: MockServer) -> None:
+    """GetBook declares 401 and 404 but no 400 or 422: a slug its parameter refuses
+    gets its 404 (the nearest client error it declares) with the reason, not the 401
+    a client would answer by signing in again."""
+    with _client(plain) as client:
+        refused = client.get("/books/" + "a" * 121)
+    assert refused.status_code == 404, refused.text
+    assert "longer than 120 characters" in refused.text
+
+
+def test_favouriting_a_book_shows_on_the_book_and_unfavouriting_undoes_it(
+    plain: MockServer,
+) -> None:
+    with _client(plain) as client:
+        auth = _login(client, READER)
+        slug = _create(client, auth)
+        start = client.delete(f"/books/{slug}/favorite", headers=auth)
+        assert start.status_code == 200, start.text
+        before = client.get(f"/books/{slug}").json()["book"]
+        favoured = client.post(f"/books/{slug}/favorite", headers=auth)
+        assert favoured.status_code == 200, favoured.text
+        assert favoured.json()["book"]["slug"] == slug
+        after = client.get(f"/books/{slug}").json()["book"]  # kept, not only answered
+        again = client.post(f"/books/{slug}/favorite", headers=auth).json()["book"]
+        undone = client.delete(f"/books/{slug}/favorite", headers=auth).json()["book"]
+        missing = client.post("/books/no-such-book/favorite", headers=auth)
+    assert before["favorited"] is False
+    assert after["favorited"] is True
+    assert after["favoritesCount"] == before["favoritesCount"] + 1
+    assert again["favoritesCount"] == after["favoritesCount"]  # favouriting twice: once
+    assert undone["favorited"] is False
+    assert undone["favoritesCount"] == before["favoritesCount"]
+    assert missing.status_code == 404
+
+
+def test_health_describes_the_document_served_not_the_demo(plain: MockServer) -> None:
+    with _client(plain) as client:
+        _create(client, _login(client, READER))
+    health = httpx.get(plain.control_url + "/health").json()
+    assert "products" not in health
+    api = health["api"]
+    assert api["title"] == "Lending Library API"
+    assert api["operations"] == 20
+    assert api["base_path"] == "/api"
+    assert api["resources"]["books"] == 21  # 20 seeded and the one created
