@@ -43,6 +43,7 @@ from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.routes import Routing
 from mocks.settings import MockSettings, Settings, option_name
+from mocks.shared_state import StateSync
 from mocks.state import MockState
 
 log = logging.getLogger(__name__)
@@ -118,14 +119,16 @@ def mock_addons(
     validate_upstream: bool = False,
 ) -> list[Any]:
     """The chain: the demo's, or (with a compiled document, `spec_chain`) any API's."""
+    # Worker processes: first catch up with a reset another worker made.
+    sync = [StateSync(state, state.shared)] if state.shared is not None else []
     if spec is not None:
         from mocks.spec_chain import spec_members
 
         members = spec_members(
             state, spec, proxy=proxy, validate_upstream=validate_upstream, access=access
         )
-        return [AddonChain(members)]
-    return [AddonChain(mock_members(state, proxy=proxy, access=access))]
+        return [AddonChain([*sync, *members])]
+    return [AddonChain([*sync, *mock_members(state, proxy=proxy, access=access)])]
 
 
 def mitmproxy_addons() -> list[Any]:

@@ -1,0 +1,44 @@
+"""A `MockState` whose cross-worker parts live in a shared `SqliteStateStore`.
+
+`share_state` moves the fault rules (and their counters), the journal and the
+reset epoch into the store; `StateSync` (first in the chain) notices, with one
+read per request, a reset another worker made, and resets this worker's own
+parts (data, sessions, clock, keys) to match.
+
+Not shared yet, so kept per worker: the demo's products and users, tokens and
+sessions, idempotency keys, nonces, the virtual clock and the config
+(`PUT /__harness/config`). With more than one worker, state those hold is only
+seen by the worker that made it (docs/workers.md).
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from mocks.fault_engine import RuleSet
+from mocks.shared_journal import SharedJournal
+from mocks.state import MockState
+from mocks.state_store import SqliteStateStore, StateStore
+
+
+def share_state(state: MockState, store: SqliteStateStore) -> MockState:
+    """Make `state` keep its shared parts in `store` (before the mock starts)."""
+    state.faults = RuleSet(store=store)
+    state.journal = SharedJournal(store, state.journal.capacity)
+    state.shared = store
+    state.epoch = store.epoch()
+    return state
+
+
+class StateSync:
+    """Before anything reads the state for a request: catch up with the other workers."""
+
+    def __init__(self, state: MockState, store: StateStore) -> None:
+        self._state = state
+        self._store = store
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        epoch = self._store.epoch()
+        if epoch != self._state.epoch:
+            self._state.epoch = epoch
+            self._state.reset_local()

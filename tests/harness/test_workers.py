@@ -1,0 +1,302 @@
+"""`harness mock --workers N`: worker processes on one port, one shared state.
+
+Each test talks to real worker processes over loopback sockets. A connection
+stays with the worker that accepted it, so a test first opens connections
+until it holds some on every worker (the health call says which pid answered),
+then sends requests on the ones it means.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from mock_testkit import BANNER_END, PRODUCTS, harness_command, read_until
+
+from mocks.fault_engine import RequestView, RuleSet
+from mocks.fault_rules import FaultRule
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTROL = "/__harness"
+
+
+@dataclass
+class Workers:
+    process: subprocess.Popen[str]
+    base_url: str
+    pids: list[int]
+    banner: str
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in _status(pid)
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
+
+
+@contextmanager
+def workers(*args: str, count: int = 2) -> Iterator[Workers]:
+    command = [*harness_command(), "mock", "--port", "0", "--workers", str(count), *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    pids: list[int] = []
+    try:
+        banner = read_until(process, BANNER_END, timeout=60)
+        url = re.search(r"Control API\s+(http://127\.0\.0\.1:\d+)/__harness/", banner)
+        listed = re.search(r"Workers\s+(\d+) processes \(pids ([\d, ]+)\)", banner)
+        assert url, banner
+        assert listed, banner
+        pids = [int(p) for p in listed.group(2).split(", ")]
+        assert int(listed.group(1)) == len(pids) == count
+        yield Workers(process, url.group(1), pids, banner)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        for pid in pids:  # never leave a worker behind, even when the parent failed
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def on_each_worker(base_url: str, count: int, per_worker: int = 1) -> dict[int, list[httpx.Client]]:
+    """`per_worker` clients (one keep-alive connection each) on each of `count` workers."""
+    found: dict[int, list[httpx.Client]] = {}
+    spare: list[httpx.Client] = []
+    for _ in range(200):  # the kernel hashes connections: 200 tries all on one: ~2^-199
+        client = httpx.Client(base_url=base_url, timeout=10, limits=httpx.Limits(max_connections=1))
+        pid = client.get(CONTROL + "/health").json()["pid"]
+        if len(found.setdefault(pid, [])) < per_worker:
+            found[pid].append(client)
+        else:
+            spare.append(client)
+        if len(found) == count and all(len(c) == per_worker for c in found.values()):
+            break
+    for client in spare:
+        client.close()
+    assert len(found) == count, found
+    assert all(len(c) == per_worker for c in found.values()), found
+    return found
+
+
+def pid_of(client: httpx.Client) -> int:
+    pid: int = client.get(CONTROL + "/health").json()["pid"]
+    return pid
+
+
+@pytest.fixture(scope="module")
+def two() -> Iterator[Workers]:
+    with workers() as running:
+        yield running
+
+
+@pytest.fixture
+def pinned(two: Workers) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """One client on each worker, after a reset of the whole mock."""
+    found = on_each_worker(two.base_url, 2)
+    first, second = (clients[0] for clients in found.values())
+    first.post(CONTROL + "/reset").raise_for_status()
+    yield first, second
+    for clients in found.values():
+        for client in clients:
+            client.close()
+
+
+def test_a_rule_with_times_3_fires_3_times_in_all_across_two_workers(two: Workers) -> None:
+    found = on_each_worker(two.base_url, 2, per_worker=4)
+    clients = [c for group in found.values() for c in group]
+    clients[0].post(CONTROL + "/reset").raise_for_status()
+    added = clients[0].post(
+        CONTROL + "/faults",
+        json={
+            "id": "three",
+            "match": {"path": "/v1/products"},
+            "select": {"times": 3},
+            "action": {"type": "status", "status": 503},
+        },
+    )
+    assert added.status_code == 201, added.text
+    statuses: list[int] = []
+    start = threading.Barrier(len(clients))
+
+    def send(client: httpx.Client) -> None:
+        start.wait(timeout=30)
+        got = [client.get(PRODUCTS).status_code for _ in range(10)]
+        statuses.extend(got)
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(statuses) == 80, statuses
+    assert statuses.count(503) == 3, statuses
+    assert set(statuses) == {401, 503}
+    # Every client stayed on its worker: both workers took part in the race.
+    assert {pid_of(c) for c in clients} == set(found)
+    for group in found.values():  # every worker reports the one count
+        (rule,) = group[0].get(CONTROL + "/faults").json()["faults"]
+        assert (rule["matches"], rule["hits"]) == (80, 3)
+    for group in found.values():
+        for client in group:
+            client.close()
+
+
+def test_the_journal_is_one_ordered_record_read_from_any_worker(
+    pinned: tuple[httpx.Client, httpx.Client],
+) -> None:
+    first, second = pinned
+    for i in range(12):
+        (first if i % 2 == 0 else second).get(f"{PRODUCTS}/p-{i}")
+    journals = [c.get(CONTROL + "/journal").json() for c in pinned]
+    assert journals[0] == journals[1]
+    entries = journals[0]["entries"]
+    assert [e["path"] for e in entries] == [f"{PRODUCTS}/p-{i}" for i in range(12)]
+    seqs = [e["seq"] for e in entries]
+    assert seqs == list(range(seqs[0], seqs[0] + 12))
+    # The entries came over two connections, one on each worker.
+    assert len({e["connection"] for e in entries}) == 2
+    assert journals[0]["counters"]["requests"] == 12
+
+
+def test_a_reset_on_one_worker_resets_the_other(pinned: tuple[httpx.Client, httpx.Client]) -> None:
+    first, second = pinned
+    rule = {"match": {"path": "/v1/*"}, "action": {"type": "status", "status": 500}}
+    assert second.post(CONTROL + "/faults", json=rule).status_code == 201
+    assert second.get(PRODUCTS).status_code == 500
+    assert first.post(CONTROL + "/reset").status_code == 200
+    assert second.get(CONTROL + "/faults").json()["faults"] == []
+    assert second.get(CONTROL + "/journal").json()["entries"] == []
+    assert second.get(PRODUCTS).status_code == 401
+    (entry,) = first.get(CONTROL + "/journal").json()["entries"]
+    assert entry["status"] == 401
+
+
+def test_a_seeded_probability_gives_one_workers_run_across_two(
+    pinned: tuple[httpx.Client, httpx.Client],
+) -> None:
+    rule = {
+        "id": "p",
+        "action": {"type": "status", "status": 503},
+        "match": {"path": "/v1/products"},
+        "select": {"probability": 0.5, "seed": 11},
+    }
+    alone = RuleSet()
+    alone.add(FaultRule.model_validate(rule))
+    view = RequestView("GET", PRODUCTS, "listProducts", {})
+    expected = [503 if alone.choose(view) else 401 for _ in range(30)]
+    assert pinned[0].post(CONTROL + "/faults", json=rule).status_code == 201
+    got = [pinned[i % 2].get(PRODUCTS).status_code for i in range(30)]
+    assert got == expected
+    assert {401, 503} <= set(got)
+
+
+def test_the_workers_run_optimized(two: Workers) -> None:
+    for pid in two.pids:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert b"-O" in argv[:3], argv
+
+
+def test_sigterm_to_the_parent_stops_every_worker() -> None:
+    with workers() as running:
+        assert all(_alive(pid) for pid in running.pids)
+        running.process.send_signal(signal.SIGTERM)
+        assert running.process.wait(timeout=20) == 0
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in running.pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in running.pids)
+
+
+def test_a_worker_that_dies_stops_the_others_and_the_parent_fails() -> None:
+    with workers() as running:
+        os.kill(running.pids[0], signal.SIGKILL)
+        assert running.process.wait(timeout=20) == 1
+        deadline = time.monotonic() + 10
+        while _alive(running.pids[1]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(running.pids[1])
+
+
+def test_state_file_keeps_rules_counters_and_journal_across_restarts(tmp_path: Path) -> None:
+    state = tmp_path / "mock-state.sqlite"
+    rule = {
+        "id": "kept",
+        "match": {"path": "/v1/products"},
+        "select": {"times": 2},
+        "action": {"type": "status", "status": 503},
+    }
+    with workers("--state", str(state)) as first:
+        assert f"state in {state}" in first.banner
+        with httpx.Client(base_url=first.base_url, timeout=10) as client:
+            assert client.post(CONTROL + "/faults", json=rule).status_code == 201
+            assert client.get(PRODUCTS).status_code == 503
+    with (
+        workers("--state", str(state)) as again,
+        httpx.Client(base_url=again.base_url, timeout=10) as client,
+    ):
+        (kept,) = client.get(CONTROL + "/faults").json()["faults"]
+        assert (kept["id"], kept["hits"]) == ("kept", 1)
+        assert [client.get(PRODUCTS).status_code for _ in range(2)] == [503, 401]
+        assert client.get(CONTROL + "/journal").json()["last_seq"] == 3
+
+
+def test_bad_worker_counts_are_refused() -> None:
+    done = subprocess.run(
+        [*harness_command(), "mock", "--workers", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "--workers must be at least 1" in done.stderr
+
+
+ALLOWED_ASSERTS = "narrowing only: `x is not None`, `isinstance(...)`, or these joined by and/or"
+
+
+def _narrows(test: ast.expr) -> bool:
+    if isinstance(test, ast.BoolOp):
+        return all(_narrows(v) for v in test.values)
+    if isinstance(test, ast.Compare):
+        return (
+            len(test.ops) == 1
+            and isinstance(test.ops[0], ast.IsNot)
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value is None
+        )
+    return (
+        isinstance(test, ast.Call)
+        and isinstance(test.func, ast.Name)
+        and test.func.id == "isinstance"
+    )
+
+
+@pytest.mark.parametrize("package", ["mocks", "harness", "contracts"])
+def test_no_behaviour_rests_on_assert_so_python_O_is_safe(package: str) -> None:
+    """`python -O` drops asserts: ours may only narrow types for mypy, never check input."""
+    checks: list[str] = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Assert) and not _narrows(node.test):
+                checks.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not checks, f"asserts that are checks ({ALLOWED_ASSERTS}): {checks}"
