@@ -5,9 +5,10 @@ reset epoch into the store; `StateSync` (first in the chain) notices, with one
 read per request, a reset another worker made, and resets this worker's own
 parts (data, sessions, clock, keys) to match.
 
-Not shared yet, so kept per worker: the demo's products and users, tokens and
-sessions, idempotency keys, nonces, the virtual clock and the config
-(`PUT /__harness/config`). With more than one worker, state those hold is only
+Also shared: sessions, access and refresh tokens (mocks/shared_tokens.py) and
+the virtual clock's offset. Not shared yet, so kept per worker: the demo's
+products and users, a document's resources, idempotency keys, nonces and the
+config (`PUT /__harness/config`). With more than one worker, state those hold is only
 seen by the worker that made it (docs/workers.md).
 """
 
@@ -16,7 +17,9 @@ from __future__ import annotations
 from mitmproxy import http
 
 from mocks.fault_engine import RuleSet
+from mocks.idempotency import IdempotencyStore
 from mocks.shared_journal import SharedJournal
+from mocks.shared_tokens import SharedClock, SharedTokenService
 from mocks.state import MockState
 from mocks.state_store import SqliteStateStore, StateStore
 
@@ -25,6 +28,10 @@ def share_state(state: MockState, store: SqliteStateStore) -> MockState:
     """Make `state` keep its shared parts in `store` (before the mock starts)."""
     state.faults = RuleSet(store=store)
     state.journal = SharedJournal(store, state.journal.capacity)
+    clock = SharedClock(store)
+    state.clock = clock
+    state.tokens = SharedTokenService(clock, state.tokens.settings, store)
+    state.idempotency = IdempotencyStore(clock)
     state.shared = store
     state.epoch = store.epoch()
     return state
@@ -38,7 +45,10 @@ class StateSync:
         self._store = store
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        epoch = self._store.epoch()
+        epoch, offset = self._store.sync_marks()
         if epoch != self._state.epoch:
             self._state.epoch = epoch
             self._state.reset_local()
+        clock = self._state.clock
+        if isinstance(clock, SharedClock):
+            clock.follow(offset)

@@ -22,6 +22,7 @@ can implement the same interface (ARCHITECTURE.md).
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 import uuid
@@ -91,6 +92,9 @@ class StateStore(Protocol):
 
     def epoch(self) -> int: ...
     def next_epoch(self) -> int: ...
+    def sync_marks(self) -> tuple[int, float]:
+        """The epoch and the virtual clock's offset: what a worker checks per request."""
+        ...
 
     def close(self) -> None: ...
 
@@ -134,6 +138,9 @@ class MemoryStateStore:
             self._epoch += 1
             return self._epoch
 
+    def sync_marks(self) -> tuple[int, float]:
+        return self._epoch, 0.0  # one process: its clock is its own
+
     def close(self) -> None:
         pass
 
@@ -156,7 +163,20 @@ CREATE TABLE IF NOT EXISTS rule_counts (
     draws INTEGER NOT NULL, delays INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal_counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, revoked_reason TEXT);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token TEXT PRIMARY KEY, id TEXT NOT NULL, session_id TEXT NOT NULL,
+    expires_at REAL NOT NULL, replaced_by TEXT);
 """
+# Tokens (mocks/shared_tokens.py): the signing key and counters; a reset starts them anew.
+_TOKEN_META = {
+    "token_serial": "0",
+    "token_expired_through": "0",
+    "token_sessions": "0",
+    "token_refresh_ids": "0",
+    "clock_offset": "0",
+}
 _META_DEFAULTS = {
     "rules_version": "0",
     "rules": "[]",
@@ -164,6 +184,8 @@ _META_DEFAULTS = {
     "epoch": "0",
     "journal_evicted_through": "0",
     "journal_cleared_through": "0",
+    "token_key": "",
+    **_TOKEN_META,
 }
 
 
@@ -190,6 +212,8 @@ class SqliteStateStore:
             db.executemany(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", _META_DEFAULTS.items()
             )
+            if not db.execute("SELECT value FROM meta WHERE key = 'token_key'").fetchone()[0]:
+                _set_meta(db, token_key=secrets.token_hex(32))
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -259,10 +283,29 @@ class SqliteStateStore:
         return int(self.meta("epoch"))
 
     def next_epoch(self) -> int:
+        """A reset: the next epoch, and what every worker shares of sessions and the
+        clock starts anew (a new signing key: no token of the last life is valid)."""
         with self.write() as db:
             epoch = int(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
-            _set_meta(db, epoch=epoch + 1)
+            db.execute("DELETE FROM sessions")
+            db.execute("DELETE FROM refresh_tokens")
+            _set_meta(db, epoch=epoch + 1, token_key=secrets.token_hex(32), **_TOKEN_META)
             return epoch + 1
+
+    def sync_marks(self) -> tuple[int, float]:
+        """The epoch and the clock's offset, in one read: what a worker checks per request."""
+        marks = dict(
+            self.read_all("SELECT key, value FROM meta WHERE key IN ('epoch', 'clock_offset')")
+        )
+        return int(marks["epoch"]), float(marks["clock_offset"])
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the shared clock's offset on by `seconds`; the new offset."""
+        with self.write() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'clock_offset'").fetchone()
+            offset = float(row[0]) + seconds
+            _set_meta(db, clock_offset=repr(offset))
+            return offset
 
     # --- the journal (mocks/shared_journal.py) -------------------------------------------
 

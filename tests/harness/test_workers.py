@@ -22,10 +22,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_testkit import BANNER_END, PRODUCTS, harness_command, read_until
+from mock_testkit import BANNER_END, PRODUCTS, PROFILE, harness_command, read_until
 
 from mocks.fault_engine import RequestView, RuleSet
 from mocks.fault_rules import FaultRule
+from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTROL = "/__harness"
@@ -211,6 +212,61 @@ def test_a_seeded_probability_gives_one_workers_run_across_two(
     got = [pinned[i % 2].get(PRODUCTS).status_code for i in range(30)]
     assert got == expected
     assert {401, 503} <= set(got)
+
+
+def _login(client: httpx.Client) -> dict[str, str]:
+    response = client.post("/v1/auth/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+def _profile(client: httpx.Client, tokens: dict[str, str]) -> int:
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    return client.get(PROFILE, headers=auth).status_code
+
+
+def test_a_token_issued_by_one_worker_is_valid_on_the_other(
+    pinned: tuple[httpx.Client, httpx.Client],
+) -> None:
+    first, second = pinned
+    tokens = _login(first)
+    assert (_profile(first, tokens), _profile(second, tokens)) == (200, 200)
+    second.post("/v1/auth/logout", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert _profile(first, tokens) == 401  # logged out on the other worker
+
+
+def test_a_refresh_token_reused_on_another_worker_revokes_the_session(
+    pinned: tuple[httpx.Client, httpx.Client],
+) -> None:
+    first, second = pinned
+    tokens = _login(first)
+    rotated = first.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert rotated.status_code == 200, rotated.text
+    reused = second.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert reused.status_code == 401
+    effect = second.get(CONTROL + "/journal").json()["entries"][-1]["effect"]
+    assert (effect["kind"], effect["reason"]) == ("refresh_rejected", "reused")
+    # The whole session is revoked, on both workers: the successor refuses too.
+    successor = first.post(
+        "/v1/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]}
+    )
+    assert successor.status_code == 401
+    assert _profile(first, rotated.json()) == 401
+
+
+def test_the_clock_and_token_expiry_are_one_across_workers(
+    pinned: tuple[httpx.Client, httpx.Client],
+) -> None:
+    first, second = pinned
+    tokens = _login(first)
+    assert _profile(second, tokens) == 200
+    advanced = first.post(CONTROL + "/clock", json={"advance_s": 3600}).json()
+    assert abs(second.get(CONTROL + "/clock").json()["offset_s"] - advanced["offset_s"]) < 1e-6
+    assert _profile(second, tokens) == 401  # expired on the shared clock
+    fresh = _login(second)
+    second.post(CONTROL + "/tokens/expire").raise_for_status()
+    assert _profile(first, fresh) == 401
 
 
 def test_the_workers_run_optimized(two: Workers) -> None:
