@@ -25,6 +25,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-BUSY_TIMEOUT_S = 10.0
+BUSY_TIMEOUT_S = 10.0  # a write waits this long for another worker's, then fails
+FIRST_RETRY_S = 20e-6
+LAST_RETRY_S = 1e-3
 
 
 @dataclass
@@ -214,12 +217,16 @@ class SqliteStateStore:
             )
             if not db.execute("SELECT value FROM meta WHERE key = 'token_key'").fetchone()[0]:
                 _set_meta(db, token_key=secrets.token_hex(32))
+        # Then no busy timeout: SQLite's own handler sleeps whole milliseconds, a long
+        # stall of the event loop when another worker holds the lock for ~20 us; `write`
+        # retries itself, from microseconds up. (WAL: only writers wait for each other.)
+        self._db.execute("PRAGMA busy_timeout = 0")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: the write lock from its first statement to commit."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin_immediate()
             try:
                 yield self._db
             except BaseException:
@@ -227,14 +234,17 @@ class SqliteStateStore:
                 raise
             self._db.execute("COMMIT")
 
+    def _begin_immediate(self) -> None:
+        _retrying(lambda: self._db.execute("BEGIN IMMEDIATE"))
+
     def read_one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         with self._lock:
-            row = self._db.execute(sql, args).fetchone()
+            row = _retrying(lambda: self._db.execute(sql, args).fetchone())
         return None if row is None else row[0]
 
     def read_all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            return _retrying(lambda: self._db.execute(sql, args).fetchall())
 
     def meta(self, key: str) -> str:
         return str(self.read_one("SELECT value FROM meta WHERE key = ?", (key,)))
@@ -275,7 +285,7 @@ class SqliteStateStore:
 
     def counts(self, keys: Sequence[str]) -> dict[str, RuleCounts]:
         with self._lock:
-            return {k: _SqliteCounters(self._db).get(k) for k in keys}
+            return _retrying(lambda: {k: _SqliteCounters(self._db).get(k) for k in keys})
 
     # --- reset -----------------------------------------------------------------------
 
@@ -341,19 +351,23 @@ class SqliteStateStore:
     ) -> tuple[list[tuple[int, dict[str, Any]]], int]:
         """Entries after `seq` (oldest first, at most `capacity` newest), and how many
         of those are gone (evicted, not cleared)."""
-        with self._lock:
+
+        def snapshot() -> tuple[list[tuple[int, str]], int, int]:
             self._db.execute("BEGIN")  # one snapshot for the rows and the marks
             try:
                 last = self._last_seq()
-                floor = max(seq, last - capacity)
                 rows = self._db.execute(
                     "SELECT seq, entry FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (floor, -1 if limit is None else limit),
+                    (max(seq, last - capacity), -1 if limit is None else limit),
                 ).fetchall()
-                cleared = int(self.meta("journal_cleared_through"))
-                evicted = max(int(self.meta("journal_evicted_through")), last - capacity)
+                marks = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
             finally:
                 self._db.execute("COMMIT")
+            evicted = max(int(marks["journal_evicted_through"]), last - capacity)
+            return rows, int(marks["journal_cleared_through"]), evicted
+
+        with self._lock:
+            rows, cleared, evicted = _retrying(snapshot)
         missed = max(0, evicted - max(seq, cleared))
         return [(s, json.loads(e)) for s, e in rows], missed
 
@@ -363,7 +377,7 @@ class SqliteStateStore:
 
     def journal_last_seq(self) -> int:
         with self._lock:
-            return self._last_seq()
+            return _retrying(self._last_seq)
 
     def journal_counters(self) -> Counter[str]:
         return Counter(dict(self.read_all("SELECT name, n FROM journal_counters")))
@@ -395,6 +409,19 @@ class _SqliteCounters:
             "VALUES (?, ?, ?, ?, ?)",
             (key, counts.matches, counts.hits, counts.draws, counts.delays),
         )
+
+
+def _retrying[T](call: Callable[[], T]) -> T:
+    """`call`, again after a short pause while another worker holds a lock it needs."""
+    pause, deadline = FIRST_RETRY_S, time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, LAST_RETRY_S)
 
 
 def _set_meta(db: sqlite3.Connection, **values: Any) -> None:
