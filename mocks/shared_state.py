@@ -5,10 +5,11 @@ reset epoch into the store; `StateSync` (first in the chain) notices, with one
 read per request, a reset another worker made, and resets this worker's own
 parts (data, sessions, clock, keys) to match.
 
-Also shared: sessions, access and refresh tokens (mocks/shared_tokens.py) and
-the virtual clock's offset. Not shared yet, so kept per worker: the demo's
-products and users, a document's resources, idempotency keys, nonces and the
-config (`PUT /__harness/config`). With more than one worker, state those hold is only
+Also shared: sessions, access and refresh tokens (mocks/shared_tokens.py),
+the virtual clock's offset, idempotency keys and signature nonces
+(mocks/shared_keys.py). Not shared yet, so kept per worker: the demo's
+products and users, a document's resources and the config
+(`PUT /__harness/config`). With more than one worker, state those hold is only
 seen by the worker that made it (docs/workers.md).
 """
 
@@ -17,8 +18,8 @@ from __future__ import annotations
 from mitmproxy import http
 
 from mocks.fault_engine import RuleSet
-from mocks.idempotency import IdempotencyStore
 from mocks.shared_journal import SharedJournal
+from mocks.shared_keys import SharedIdempotencyStore, SharedNonceCache
 from mocks.shared_tokens import SharedClock, SharedTokenService
 from mocks.state import MockState
 from mocks.state_store import SqliteStateStore, StateStore
@@ -31,7 +32,8 @@ def share_state(state: MockState, store: SqliteStateStore) -> MockState:
     clock = SharedClock(store)
     state.clock = clock
     state.tokens = SharedTokenService(clock, state.tokens.settings, store)
-    state.idempotency = IdempotencyStore(clock)
+    state.idempotency = SharedIdempotencyStore(clock, store)
+    state.nonces = SharedNonceCache(store)
     state.shared = store
     state.epoch = store.epoch()
     return state

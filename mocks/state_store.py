@@ -171,6 +171,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     token TEXT PRIMARY KEY, id TEXT NOT NULL, session_id TEXT NOT NULL,
     expires_at REAL NOT NULL, replaced_by TEXT);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    created_at REAL NOT NULL, response TEXT, PRIMARY KEY (scope, key));
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 """
 # Tokens (mocks/shared_tokens.py): the signing key and counters; a reset starts them anew.
 _TOKEN_META = {
@@ -293,12 +297,14 @@ class SqliteStateStore:
         return int(self.meta("epoch"))
 
     def next_epoch(self) -> int:
-        """A reset: the next epoch, and what every worker shares of sessions and the
-        clock starts anew (a new signing key: no token of the last life is valid)."""
+        """A reset: the next epoch, and what every worker shares of sessions, idempotency
+        keys and the clock starts anew (a new signing key: no token of the last life is
+        valid). Not the nonces: see MockState.reset."""
         with self.write() as db:
             epoch = int(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
             db.execute("DELETE FROM sessions")
             db.execute("DELETE FROM refresh_tokens")
+            db.execute("DELETE FROM idempotency_keys")
             _set_meta(db, epoch=epoch + 1, token_key=secrets.token_hex(32), **_TOKEN_META)
             return epoch + 1
 

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mock_testkit import BANNER_END, PRODUCTS, PROFILE, harness_command, read_until
+from mock_testkit import (
+    BANNER_END,
+    PRODUCTS,
+    PROFILE,
+    harness_command,
+    read_until,
+    signature_headers,
+)
 
 from mocks.fault_engine import RequestView, RuleSet
 from mocks.fault_rules import FaultRule
@@ -30,6 +37,7 @@ from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTROL = "/__harness"
+SECRET = "worker-secret"
 
 
 @dataclass
@@ -267,6 +275,37 @@ def test_the_clock_and_token_expiry_are_one_across_workers(
     fresh = _login(second)
     second.post(CONTROL + "/tokens/expire").raise_for_status()
     assert _profile(first, fresh) == 401
+
+
+def test_an_idempotency_key_holds_across_workers(
+    pinned: tuple[httpx.Client, httpx.Client],
+) -> None:
+    first, second = pinned
+    auth = {"Authorization": f"Bearer {_login(first)['access_token']}"}
+    body = {"name": "Kettle", "price": 19.99, "category_id": "home"}
+    key = {"Idempotency-Key": "order-1", **auth}
+    created = first.post(PRODUCTS, json=body, headers=key)
+    assert created.status_code == 201, created.text
+    replayed = second.post(PRODUCTS, json=body, headers=key)
+    assert replayed.status_code == 201
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == created.json()
+    other = second.post(PRODUCTS, json={**body, "price": 5.0}, headers=key)
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+
+
+def test_a_signed_request_replayed_to_another_worker_is_refused() -> None:
+    with workers("--signing-secret", SECRET) as running:
+        found = on_each_worker(running.base_url, 2)
+        first, second = (clients[0] for clients in found.values())
+        signed = signature_headers(SECRET, "GET", PRODUCTS)
+        assert first.get(PRODUCTS, headers=signed).status_code == 401  # signed, no token
+        assert second.get(PRODUCTS, headers=signed).status_code == 403
+        entries = second.get(CONTROL + "/journal").json()["entries"]
+        assert [e["signature"] for e in entries] == ["valid", "replayed"]
+        for clients in found.values():
+            clients[0].close()
 
 
 def test_the_workers_run_optimized(two: Workers) -> None:
