@@ -119,16 +119,18 @@ def mock_addons(
     validate_upstream: bool = False,
 ) -> list[Any]:
     """The chain: the demo's, or (with a compiled document, `spec_chain`) any API's."""
-    # Worker processes: first catch up with a reset another worker made.
-    sync = [StateSync(state, state.shared)] if state.shared is not None else []
     if spec is not None:
         from mocks.spec_chain import spec_members
 
         members = spec_members(
             state, spec, proxy=proxy, validate_upstream=validate_upstream, access=access
         )
-        return [AddonChain([*sync, *members])]
-    return [AddonChain([*sync, *mock_members(state, proxy=proxy, access=access)])]
+    else:
+        members = mock_members(state, proxy=proxy, access=access)
+    if state.shared is not None:  # worker processes: first catch up with the others
+        settings = next((m for m in members if isinstance(m, Settings)), None)
+        members = [StateSync(state, state.shared, settings), *members]
+    return [AddonChain(members)]
 
 
 def mitmproxy_addons() -> list[Any]:

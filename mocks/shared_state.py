@@ -8,8 +8,9 @@ parts (data, sessions, clock, keys) to match.
 Also shared: sessions, access and refresh tokens (mocks/shared_tokens.py),
 the virtual clock's offset, idempotency keys and signature nonces
 (mocks/shared_keys.py). Not shared yet, so kept per worker: the demo's
-products and users, a document's resources and the config
-(`PUT /__harness/config`). With more than one worker, state those hold is only
+products and users, and a document's resources. The config follows the
+store: a `PUT /__harness/config` (or scenario, or reset) on one worker is
+applied by the others at their next request. With more than one worker, state those hold is only
 seen by the worker that made it (docs/workers.md).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from mocks.fault_engine import RuleSet
+from mocks.settings import MockSettings, Settings
 from mocks.shared_journal import SharedJournal
 from mocks.shared_keys import SharedIdempotencyStore, SharedNonceCache
 from mocks.shared_tokens import SharedClock, SharedTokenService
@@ -40,17 +42,25 @@ def share_state(state: MockState, store: SqliteStateStore) -> MockState:
 
 
 class StateSync:
-    """Before anything reads the state for a request: catch up with the other workers."""
+    """Before anything reads the state for a request: catch up with the other workers
+    (a reset, the clock, a config another worker's control API changed)."""
 
-    def __init__(self, state: MockState, store: StateStore) -> None:
+    def __init__(self, state: MockState, store: StateStore, settings: Settings | None) -> None:
         self._state = state
         self._store = store
+        self._settings = settings
+        self._config_version = -1
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        epoch, offset = self._store.sync_marks()
-        if epoch != self._state.epoch:
-            self._state.epoch = epoch
+        marks = self._store.sync_marks()
+        if marks.epoch != self._state.epoch:
+            self._state.epoch = marks.epoch
             self._state.reset_local()
         clock = self._state.clock
         if isinstance(clock, SharedClock):
-            clock.follow(offset)
+            clock.follow(marks.clock_offset)
+        if marks.config_version != self._config_version and self._settings is not None:
+            self._config_version = marks.config_version
+            text = self._store.config()
+            if text and text != self._settings.current.model_dump_json():
+                self._settings.apply(MockSettings.model_validate_json(text))

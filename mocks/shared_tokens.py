@@ -35,7 +35,7 @@ class SharedClock(VirtualClock):
     def __init__(self, store: SqliteStateStore) -> None:
         super().__init__()
         self._store = store
-        self._offset = store.sync_marks()[1]
+        self._offset = store.sync_marks().clock_offset
 
     def follow(self, offset: float) -> None:
         """Another worker's offset, read at the start of a request."""
@@ -48,7 +48,7 @@ class SharedClock(VirtualClock):
         return self.now()
 
     def reset(self) -> None:
-        self._offset = self._store.sync_marks()[1]  # the reset set it in the store
+        self._offset = self._store.sync_marks().clock_offset  # the reset set it there
 
 
 class SharedTokenService(TokenService):

@@ -43,6 +43,8 @@ class MockState:
 
     def publish(self, settings: MockSettings) -> None:
         self.tokens.settings = settings
+        if self.shared is not None:  # worker processes follow one config
+            self.shared.publish_config(settings.model_dump_json())
 
     def reset(self) -> None:
         """Back to the seeded start: data, sessions, clock, keys, faults, journal.

@@ -22,6 +22,7 @@ can implement the same interface (ARCHITECTURE.md).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -60,6 +61,15 @@ class StoredRule:
 
 
 @dataclass(frozen=True)
+class SyncMarks:
+    """What a worker checks at the start of each request, read at once."""
+
+    epoch: int
+    clock_offset: float
+    config_version: int
+
+
+@dataclass(frozen=True)
 class RuleList:
     version: int
     rules: tuple[StoredRule, ...]
@@ -95,9 +105,14 @@ class StateStore(Protocol):
 
     def epoch(self) -> int: ...
     def next_epoch(self) -> int: ...
-    def sync_marks(self) -> tuple[int, float]:
-        """The epoch and the virtual clock's offset: what a worker checks per request."""
+    def sync_marks(self) -> SyncMarks: ...
+
+    def publish_config(self, text: str) -> None:
+        """The settings (MockSettings as JSON) every worker follows; a change bumps the
+        version `sync_marks` shows."""
         ...
+
+    def config(self) -> str: ...
 
     def close(self) -> None: ...
 
@@ -141,8 +156,14 @@ class MemoryStateStore:
             self._epoch += 1
             return self._epoch
 
-    def sync_marks(self) -> tuple[int, float]:
-        return self._epoch, 0.0  # one process: its clock is its own
+    def sync_marks(self) -> SyncMarks:
+        return SyncMarks(self._epoch, 0.0, 0)  # one process: clock and config are its own
+
+    def publish_config(self, text: str) -> None:
+        pass
+
+    def config(self) -> str:
+        return ""
 
     def close(self) -> None:
         pass
@@ -192,6 +213,8 @@ _META_DEFAULTS = {
     "journal_evicted_through": "0",
     "journal_cleared_through": "0",
     "token_key": "",
+    "config": "",
+    "config_version": "0",
     **_TOKEN_META,
 }
 
@@ -206,6 +229,9 @@ class SqliteStateStore:
 
     def __init__(self, path: str | Path, *, durable: bool = True) -> None:
         self.path = Path(path)
+        # The store holds the config's secrets and live sessions: this user's only (SQLite
+        # gives its -wal and -shm files the database file's permissions).
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         # Autocommit off at the driver (isolation_level=None): we say BEGIN ourselves.
         self._db = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -308,12 +334,30 @@ class SqliteStateStore:
             _set_meta(db, epoch=epoch + 1, token_key=secrets.token_hex(32), **_TOKEN_META)
             return epoch + 1
 
-    def sync_marks(self) -> tuple[int, float]:
-        """The epoch and the clock's offset, in one read: what a worker checks per request."""
+    def sync_marks(self) -> SyncMarks:
+        """The epoch, the clock's offset and the config's version, in one read."""
         marks = dict(
-            self.read_all("SELECT key, value FROM meta WHERE key IN ('epoch', 'clock_offset')")
+            self.read_all(
+                "SELECT key, value FROM meta "
+                "WHERE key IN ('epoch', 'clock_offset', 'config_version')"
+            )
         )
-        return int(marks["epoch"]), float(marks["clock_offset"])
+        return SyncMarks(
+            int(marks["epoch"]), float(marks["clock_offset"]), int(marks["config_version"])
+        )
+
+    def publish_config(self, text: str) -> None:
+        with self.write() as db:
+            marks = dict(
+                db.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('config', 'config_version')"
+                ).fetchall()
+            )
+            if marks["config"] != text:
+                _set_meta(db, config=text, config_version=int(marks["config_version"]) + 1)
+
+    def config(self) -> str:
+        return self.meta("config")
 
     def advance_clock(self, seconds: float) -> float:
         """Move the shared clock's offset on by `seconds`; the new offset."""

@@ -308,6 +308,21 @@ def test_a_signed_request_replayed_to_another_worker_is_refused() -> None:
             clients[0].close()
 
 
+def test_a_config_change_on_one_worker_applies_on_the_other(
+    pinned: tuple[httpx.Client, httpx.Client],
+) -> None:
+    first, second = pinned
+    changed = first.put(CONTROL + "/config", json={"access_ttl_s": 42, "fault_header": True})
+    assert changed.status_code == 200, changed.text
+    config = second.get(CONTROL + "/config").json()
+    assert (config["access_ttl_s"], config["fault_header"]) == (42, True)
+    assert _login(second)["expires_in"] == 42
+    faulted = second.get(PRODUCTS, headers={"X-Harness-Fault": "status;status=418"})
+    assert faulted.status_code == 418
+    first.post(CONTROL + "/reset").raise_for_status()  # back to the startup config, everywhere
+    assert second.get(CONTROL + "/config").json()["access_ttl_s"] == 300
+
+
 def test_the_workers_run_optimized(two: Workers) -> None:
     for pid in two.pids:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -335,7 +350,7 @@ def test_a_worker_that_dies_stops_the_others_and_the_parent_fails() -> None:
         assert not _alive(running.pids[1])
 
 
-def test_state_file_keeps_rules_counters_and_journal_across_restarts(tmp_path: Path) -> None:
+def test_state_file_keeps_rules_counters_journal_and_sessions_across_restarts(tmp_path: Path) -> None:
     state = tmp_path / "mock-state.sqlite"
     rule = {
         "id": "kept",
@@ -348,14 +363,16 @@ def test_state_file_keeps_rules_counters_and_journal_across_restarts(tmp_path: P
         with httpx.Client(base_url=first.base_url, timeout=10) as client:
             assert client.post(CONTROL + "/faults", json=rule).status_code == 201
             assert client.get(PRODUCTS).status_code == 503
+            tokens = _login(client)
     with (
         workers("--state", str(state)) as again,
         httpx.Client(base_url=again.base_url, timeout=10) as client,
     ):
         (kept,) = client.get(CONTROL + "/faults").json()["faults"]
         assert (kept["id"], kept["hits"]) == ("kept", 1)
+        assert _profile(client, tokens) == 200  # the session outlived the restart
         assert [client.get(PRODUCTS).status_code for _ in range(2)] == [503, 401]
-        assert client.get(CONTROL + "/journal").json()["last_seq"] == 3
+        assert client.get(CONTROL + "/journal").json()["last_seq"] == 5
 
 
 def test_bad_worker_counts_are_refused() -> None:

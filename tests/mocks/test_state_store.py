@@ -120,6 +120,14 @@ def test_the_sqlite_store_keeps_rules_and_counters_across_opening(tmp_path: Path
     assert pattern(again, 3) == ["r", None, None]
 
 
+def test_the_sqlite_store_is_private_to_its_user(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "s.db")
+    RuleSet(store=store).add(rule())
+    for made in tmp_path.iterdir():
+        assert made.stat().st_mode & 0o077 == 0, made
+    store.close()
+
+
 def test_the_sqlite_store_is_in_wal_mode(tmp_path: Path) -> None:
     SqliteStateStore(tmp_path / "s.db").close()
     with sqlite3.connect(tmp_path / "s.db") as db:
