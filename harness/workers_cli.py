@@ -26,8 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from mocks.sqlite_store import SqliteStateStore
 from mocks.state import MockState
-from mocks.state_store import SqliteStateStore
 from mocks.workers import WorkerRole, become_worker, parse_report, report_ready, reserve_port
 
 START_TIMEOUT_S = 60.0

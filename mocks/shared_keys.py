@@ -21,7 +21,7 @@ from mocks.clock import VirtualClock
 from mocks.idempotency import HEADER, KEY_TTL_S, MAX_KEYS, IdempotencyStore
 from mocks.problems import ProblemError
 from mocks.signing import NonceCache
-from mocks.state_store import SqliteStateStore
+from mocks.sqlite_store import SqliteStateStore
 
 _PRUNE_EVERY = 256
 

@@ -23,8 +23,9 @@ from mocks.settings import MockSettings, Settings
 from mocks.shared_journal import SharedJournal
 from mocks.shared_keys import SharedIdempotencyStore, SharedNonceCache
 from mocks.shared_tokens import SharedClock, SharedTokenService
+from mocks.sqlite_store import SqliteStateStore
 from mocks.state import MockState
-from mocks.state_store import SqliteStateStore, StateStore
+from mocks.state_store import StateStore
 
 
 def share_state(state: MockState, store: SqliteStateStore) -> MockState:

@@ -19,7 +19,7 @@ from typing import Any
 
 from mocks.clock import VirtualClock
 from mocks.settings import MockSettings
-from mocks.state_store import SqliteStateStore
+from mocks.sqlite_store import SqliteStateStore
 from mocks.tokens import (
     IssuedTokens,
     RefreshFailure,

@@ -22,8 +22,8 @@ from typing import Any
 
 from mocks import mitm_internals
 from mocks.shared_state import share_state
+from mocks.sqlite_store import SqliteStateStore
 from mocks.state import MockState
-from mocks.state_store import SqliteStateStore
 
 STORE_ENV = "HARNESS_WORKER_STORE"
 INDEX_ENV = "HARNESS_WORKER_INDEX"

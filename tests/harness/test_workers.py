@@ -350,7 +350,9 @@ def test_a_worker_that_dies_stops_the_others_and_the_parent_fails() -> None:
         assert not _alive(running.pids[1])
 
 
-def test_state_file_keeps_rules_counters_journal_and_sessions_across_restarts(tmp_path: Path) -> None:
+def test_state_file_keeps_rules_counters_journal_sessions_across_restarts(
+    tmp_path: Path,
+) -> None:
     state = tmp_path / "mock-state.sqlite"
     rule = {
         "id": "kept",

@@ -13,7 +13,8 @@ import pytest
 
 from mocks.fault_engine import RequestView, RuleSet
 from mocks.fault_rules import FaultRule
-from mocks.state_store import MemoryStateStore, SqliteStateStore, StateStore
+from mocks.sqlite_store import SqliteStateStore
+from mocks.state_store import MemoryStateStore, StateStore
 
 GET = RequestView("GET", "/v1/products/p1", "getProduct", {})
 
