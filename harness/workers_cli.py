@@ -13,6 +13,7 @@ With one worker (the default) the mock runs in this process as before;
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import selectors
 import shutil
@@ -31,7 +32,10 @@ from mocks.state import MockState
 from mocks.workers import WorkerRole, become_worker, parse_report, report_ready, reserve_port
 
 START_TIMEOUT_S = 60.0
-STOP_GRACE_S = 5.0
+# Shorter than harness.mock_process's 5 s grace: a supervisor stopped by it has its
+# workers stopped before it could be killed.
+STOP_GRACE_S = 3.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # Worker processes run optimized: none of the mock's behaviour rests on `assert`
 # (tests/mocks/test_workers.py greps for asserts that would).
 WORKER_PYTHON_FLAGS = ("-O",)
@@ -132,6 +136,7 @@ def supervise(
                     stdin=subprocess.DEVNULL,
                     env=env | role.environment(),
                     pass_fds=(write_fd,),
+                    preexec_fn=_end_with_parent,
                 )
             )
             os.close(write_fd)
@@ -159,6 +164,14 @@ def supervise(
         holder.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _end_with_parent() -> None:
+    """In the worker, before exec: SIGTERM when the parent dies, even by SIGKILL (Linux),
+    so no worker outlives its supervisor."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _prepare_store(path: Path, args: argparse.Namespace, *, durable: bool) -> None:

@@ -15,9 +15,9 @@ stdlib sqlite3 in WAL mode, one file every worker opens):
   (mocks/shared_journal.py, shared_tokens.py, shared_keys.py).
 
 Every operation is a read, or a read-modify-write done atomically (`counters`,
-`edit_rules`, `next_epoch`, a journal append, a refresh), so a networked store (Redis: WATCH/MULTI or a
-Lua script per operation; PostgreSQL: a transaction with SELECT ... FOR UPDATE)
-can implement the same interface (ARCHITECTURE.md).
+`edit_rules`, `next_epoch`, a journal append, a refresh), so a networked store
+(Redis: WATCH/MULTI or a Lua script per operation; PostgreSQL: a transaction
+with SELECT ... FOR UPDATE) can implement the same interface (ARCHITECTURE.md).
 """
 
 from __future__ import annotations

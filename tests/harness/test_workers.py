@@ -340,6 +340,16 @@ def test_sigterm_to_the_parent_stops_every_worker() -> None:
         assert not any(_alive(pid) for pid in running.pids)
 
 
+def test_workers_end_with_a_parent_killed_outright() -> None:
+    with workers() as running:
+        running.process.kill()  # SIGKILL: the parent cannot stop anything itself
+        running.process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in running.pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in running.pids)
+
+
 def test_a_worker_that_dies_stops_the_others_and_the_parent_fails() -> None:
     with workers() as running:
         os.kill(running.pids[0], signal.SIGKILL)
