@@ -31,6 +31,7 @@ from mock_testkit import (
     signature_headers,
 )
 
+from harness.mock_process import MockProcess
 from mocks.fault_engine import RequestView, RuleSet
 from mocks.fault_rules import FaultRule
 from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
@@ -385,6 +386,22 @@ def test_state_file_keeps_rules_counters_journal_sessions_across_restarts(
         assert _profile(client, tokens) == 200  # the session outlived the restart
         assert [client.get(PRODUCTS).status_code for _ in range(2)] == [503, 401]
         assert client.get(CONTROL + "/journal").json()["last_seq"] == 5
+
+
+def test_mock_process_starts_and_stops_workers(tmp_path: Path) -> None:
+    """What load runs use: the child's SIGTERM (then SIGKILL) must take the workers too."""
+    mock = MockProcess(log=tmp_path / "mock.log", workers=2).start()
+    try:
+        listed = re.search(r"pids ([\d, ]+)\)", mock.log.read_text())
+        assert listed, mock.tail()
+        pids = [int(p) for p in listed.group(1).split(", ")]
+        assert httpx.get(mock.base_url + CONTROL + "/health", timeout=10).status_code == 200
+    finally:
+        mock.stop()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids)
 
 
 def test_bad_worker_counts_are_refused() -> None:
