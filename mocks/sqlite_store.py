@@ -83,6 +83,7 @@ class SqliteStateStore:
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.RLock()
+        self._rules_version: int | None = None
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
         with self.write() as db:
@@ -128,6 +129,8 @@ class SqliteStateStore:
     # --- fault rules ---------------------------------------------------------------
 
     def rules_version(self) -> int:
+        if self._rules_version is not None:  # read with this request's sync marks
+            return self._rules_version
         return int(self.meta("rules_version"))
 
     def rules(self) -> RuleList:
@@ -152,7 +155,9 @@ class SqliteStateStore:
             keys = [r.key for r in result.rules]
             marks = ",".join("?" * len(keys))
             db.execute(f"DELETE FROM rule_counts WHERE key NOT IN ({marks})", keys)
-            return result
+        if self._rules_version is not None:
+            self._rules_version = result.version
+        return result
 
     @contextmanager
     def counters(self) -> Iterator[CounterTransaction]:
@@ -181,13 +186,16 @@ class SqliteStateStore:
             return epoch + 1
 
     def sync_marks(self) -> SyncMarks:
-        """The epoch, the clock's offset and the config's version, in one read."""
+        """The epoch, the clock's offset and the config's version, in one read; and the
+        rules' version, which `rules_version` answers from then on until the next call
+        (a worker calls this at the start of each request: one read, not three)."""
         marks = dict(
             self.read_all(
                 "SELECT key, value FROM meta "
-                "WHERE key IN ('epoch', 'clock_offset', 'config_version')"
+                "WHERE key IN ('epoch', 'clock_offset', 'config_version', 'rules_version')"
             )
         )
+        self._rules_version = int(marks["rules_version"])
         return SyncMarks(
             int(marks["epoch"]), float(marks["clock_offset"]), int(marks["config_version"])
         )
