@@ -18,6 +18,7 @@ import os
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,7 @@ def check(args: argparse.Namespace) -> str | None:
     """Why these options cannot run, or None."""
     if args.workers < 1:
         return "--workers must be at least 1"
-    if args.workers > 1 and not hasattr(__import__("socket"), "SO_REUSEPORT"):
+    if args.workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
         return "--workers needs SO_REUSEPORT (Linux, BSD, macOS); run one worker"
     return None
 
