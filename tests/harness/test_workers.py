@@ -65,9 +65,12 @@ def _status(pid: int) -> str:
 
 
 @contextmanager
-def workers(*args: str, count: int = 2) -> Iterator[Workers]:
+def workers(*args: str, count: int = 2, scratch: Path | None = None) -> Iterator[Workers]:
+    """`scratch`: the temporary folder the store goes in (TMPDIR), for a parent that
+    cannot clean up because the test kills it."""
     command = [*harness_command(), "mock", "--port", "0", "--workers", str(count), *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, **({"TMPDIR": str(scratch)} if scratch is not None else {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     pids: list[int] = []
     try:
         banner = read_until(process, BANNER_END, timeout=60)
@@ -341,8 +344,8 @@ def test_sigterm_to_the_parent_stops_every_worker() -> None:
         assert not any(_alive(pid) for pid in running.pids)
 
 
-def test_workers_end_with_a_parent_killed_outright() -> None:
-    with workers() as running:
+def test_workers_end_with_a_parent_killed_outright(tmp_path: Path) -> None:
+    with workers(scratch=tmp_path) as running:
         running.process.kill()  # SIGKILL: the parent cannot stop anything itself
         running.process.wait(timeout=10)
         deadline = time.monotonic() + 10
