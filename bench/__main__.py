@@ -21,6 +21,7 @@ from bench import (
     mock_throughput,
     soak_memory,
     spec_mock_throughput,
+    workers_throughput,
 )
 
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "contract_suite": contract_suite.main,
     "spec_mock_throughput": spec_mock_throughput.main,
     "soak_memory": soak_memory.main,
+    "workers_throughput": workers_throughput.main,
 }
 
 

@@ -135,9 +135,10 @@ def _add_mock_parser(commands: Any) -> None:
         help="set a mitmproxy or harness_* option, typed as mitmdump --set does: "
         "bool (NAME, NAME=false), int, str, repeat NAME=VALUE for a list",
     )
-    from harness import spec_mock_cli
+    from harness import spec_mock_cli, workers_cli
 
     spec_mock_cli.add_arguments(mock)
+    workers_cli.add_arguments(mock)
 
 
 def _add_smoke_parser(commands: Any) -> None:
@@ -251,7 +252,7 @@ def run_mock(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from harness import spec_mock_cli
+    from harness import spec_mock_cli, workers_cli
     from mocks.control_access import is_loopback
     from mocks.journal import Journal
     from mocks.scenarios import ScenarioError, load_scenario
@@ -274,18 +275,24 @@ def run_mock(args: argparse.Namespace) -> int:
     if args.journal_size < 1:
         print("harness mock: --journal-size must be at least 1", file=sys.stderr)
         return 2
+    if problem := workers_cli.check(args):
+        print(f"harness mock: {problem}", file=sys.stderr)
+        return 2
     try:
         token, token_line = _control_token(args)
     except (ValueError, OSError) as e:
         print(f"harness mock: control token: {e}", file=sys.stderr)
         return 2
+    if args.workers > 1:
+        return workers_cli.supervise(args, args.argv, token, token_line)
     products = args.products if spec is None else 0  # the demo's data, unused by a document
     state = MockState(seed=args.seed, product_count=products, journal=Journal(args.journal_size))
+    rules_placed = workers_cli.attach_store(state, args, scenario)
     if scenario is not None:
         for warning in spec_mock_cli.scenario_warnings(spec, scenario):
             print(f"harness mock: warning: {warning} (it will never fire)", file=sys.stderr)
         settings = scenario.settings(settings)
-        for rule in scenario.faults:
+        for rule in [] if rules_placed else scenario.faults:
             state.faults.add(rule)
     config = ServeConfig(
         host=args.host,
@@ -307,7 +314,8 @@ def run_mock(args: argparse.Namespace) -> int:
             print(beyond_loopback_warning(args.host, port), file=sys.stderr, flush=True)
         live = _live_settings(masters[0]) if masters else settings  # --set included
         banner = _banner(f"http://{host}:{port}", live, args.upstream, scenario, token_line, spec)
-        print(banner, flush=True)
+        if not workers_cli.report(banner, port):
+            print(banner, flush=True)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -435,6 +443,7 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for worker processes
     return _handler(args.command)(args)
 
 

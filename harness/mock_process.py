@@ -9,6 +9,9 @@ gevent and the mock's event loop each want the CPU to themselves).
 Output goes to a log file, never to a pipe nobody drains. The child is
 stopped by its pid (SIGTERM, then SIGKILL if it lingers), whatever happens.
 
+`workers=N` serves from N worker processes (`harness mock --workers N`);
+stopping the child stops them all.
+
 `control_token=` makes the child require that control token (it gets it in
 HARNESS_CONTROL_TOKEN, so it is never printed to the log); pass
 `mock.control_token` to ControlClient.
@@ -46,8 +49,11 @@ class MockProcess:
         cpus: frozenset[int] | None = None,
         control_token: str | None = None,
         start_timeout_s: float = START_TIMEOUT_S,
+        workers: int = 1,
     ) -> None:
         self.argv = [sys.executable, "-m", "harness.cli", "mock", "--host", HOST, "--port", "0"]
+        if workers != 1:  # worker processes on the port, sharing state (docs/workers.md)
+            self.argv += ["--workers", str(workers)]
         self.argv += list(extra_args)
         self.log = log
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}

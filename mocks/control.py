@@ -11,6 +11,7 @@ config it shows says whether each is set, not what it is. Bad input gets a
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -136,6 +137,7 @@ class Control:
                 "version": VERSION,
                 "seed": self._state.seed,
                 "uptime_s": round(time.time() - self._started_at, 3),
+                "pid": os.getpid(),  # which worker answered (harness mock --workers N)
                 **(
                     self._state.describe()
                     if self._state.describe is not None

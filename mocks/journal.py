@@ -93,60 +93,13 @@ class Journal:
         self._cleared_through = self._seq
         self.counters.clear()
 
-    def record(self, flow: http.HTTPFlow) -> JournalEntry:
-        n = note(flow)
+    def record(self, flow: http.HTTPFlow) -> JournalEntry | None:
         self._seq += 1
-        request = flow.request
-        # What the client got: nothing if a fault dropped the connection after
-        # the API answered; the whole response if a fault sent it by hand.
-        response = None if n.dropped else flow.response
-        error = None if n.sent_by_hand or flow.error is None else flow.error.msg
-        path, _, query = request.path.partition("?")
-        problem_code = None
-        if response is not None and response.status_code >= 400:
-            problem_code = _problem_code(response)
-        peer = flow.client_conn.peername
-        entry = JournalEntry(
-            seq=self._seq,
-            started_at=request.timestamp_start,
-            duration_ms=round((time.time() - request.timestamp_start) * 1000, 3),
-            method=request.method,
-            path=path,
-            query=query,
-            operation=n.operation,
-            role=n.role,
-            status=response.status_code if response is not None else None,
-            code=problem_code,
-            error=error,
-            client=f"{peer[0]}:{peer[1]}" if peer else "",
-            connection=flow.client_conn.id,
-            token_id=n.token_id,
-            token_state=n.token_state,
-            user_id=n.user_id,
-            session_id=n.session_id,
-            api_key=n.api_key,
-            idempotency_key=request.headers.get("Idempotency-Key"),
-            idempotency=n.idempotency,
-            nonce=request.headers.get(NONCE_HEADER),
-            signed_at=parse_timestamp(request.headers.get(TIMESTAMP_HEADER, "")),
-            signature=n.signature,
-            body_sha256=_body_digest(n.operation, path, request.raw_content),
-            effect=n.effect,
-            fault=n.fault,
-            violations=n.violations,
-        )
+        entry = entry_for(flow, self._seq)
         if len(self._entries) == self._entries.maxlen:
             self._evicted_through = self._entries[0].seq
         self._entries.append(entry)
-        self.counters["requests"] += 1
-        if entry.status is None:
-            self.counters["no_response"] += 1
-        else:
-            self.counters[f"status_{entry.status // 100}xx"] += 1
-        if entry.operation:
-            self.counters[f"op_{entry.operation}"] += 1
-        if entry.effect:
-            self.counters[f"effect_{entry.effect['kind']}"] += 1
+        self.counters.update(counted(entry))
         return entry
 
     def since(self, seq: int, limit: int | None = None) -> tuple[list[JournalEntry], int]:
@@ -158,6 +111,64 @@ class Journal:
         if limit is not None:
             entries = entries[:limit]
         return entries, missed
+
+
+def entry_for(flow: http.HTTPFlow, seq: int) -> JournalEntry:
+    """The journal entry for a flow whose response is final (or that failed)."""
+    n = note(flow)
+    request = flow.request
+    # What the client got: nothing if a fault dropped the connection after
+    # the API answered; the whole response if a fault sent it by hand.
+    response = None if n.dropped else flow.response
+    error = None if n.sent_by_hand or flow.error is None else flow.error.msg
+    path, _, query = request.path.partition("?")
+    problem_code = None
+    if response is not None and response.status_code >= 400:
+        problem_code = _problem_code(response)
+    peer = flow.client_conn.peername
+    entry = JournalEntry(
+        seq=seq,
+        started_at=request.timestamp_start,
+        duration_ms=round((time.time() - request.timestamp_start) * 1000, 3),
+        method=request.method,
+        path=path,
+        query=query,
+        operation=n.operation,
+        role=n.role,
+        status=response.status_code if response is not None else None,
+        code=problem_code,
+        error=error,
+        client=f"{peer[0]}:{peer[1]}" if peer else "",
+        connection=flow.client_conn.id,
+        token_id=n.token_id,
+        token_state=n.token_state,
+        user_id=n.user_id,
+        session_id=n.session_id,
+        api_key=n.api_key,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        idempotency=n.idempotency,
+        nonce=request.headers.get(NONCE_HEADER),
+        signed_at=parse_timestamp(request.headers.get(TIMESTAMP_HEADER, "")),
+        signature=n.signature,
+        body_sha256=_body_digest(n.operation, path, request.raw_content),
+        effect=n.effect,
+        fault=n.fault,
+        violations=n.violations,
+    )
+    return entry
+
+
+def counted(entry: JournalEntry) -> list[str]:
+    """The journal counters one entry adds to."""
+    names = [
+        "requests",
+        "no_response" if entry.status is None else f"status_{entry.status // 100}xx",
+    ]
+    if entry.operation:
+        names.append(f"op_{entry.operation}")
+    if entry.effect:
+        names.append(f"effect_{entry.effect['kind']}")
+    return names
 
 
 def _body_digest(operation: str | None, path: str, body: bytes | None) -> str | None:

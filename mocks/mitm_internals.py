@@ -340,3 +340,31 @@ class _Refused(Layer):
         if isinstance(event, events.Start):
             yield commands.Log(f"closing: {self._reason}")
             yield commands.CloseConnection(self.context.client)
+
+
+# --- worker processes on one port ----------------------------------------------------------
+#
+# mitmproxy's TCP servers listen with `asyncio.start_server(handler, host, port)`
+# (proxy/mode_servers.py) and offer no option for SO_REUSEPORT. Worker processes of
+# one mock (`harness mock --workers N`) each listen on the same port with it, and
+# the kernel spreads connections over them.
+
+
+class _ReusePortAsyncio:
+    """`asyncio` as mode_servers sees it, but its servers listen with SO_REUSEPORT."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    async def start_server(*args: Any, **kwargs: Any) -> asyncio.Server:
+        return await asyncio.start_server(*args, **kwargs, reuse_port=True)
+
+
+def listen_with_reuse_port() -> None:
+    """From now on this process's mitmproxy servers share their port (Linux, BSD)."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise OSError("this system has no SO_REUSEPORT: run one worker")
+    from mitmproxy.proxy import mode_servers
+
+    setattr(mode_servers, "asyncio", _ReusePortAsyncio())  # noqa: B010 (not exported)

@@ -43,6 +43,7 @@ from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.routes import Routing
 from mocks.settings import MockSettings, Settings, option_name
+from mocks.shared_state import StateSync
 from mocks.state import MockState
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,12 @@ def mock_addons(
         members = spec_members(
             state, spec, proxy=proxy, validate_upstream=validate_upstream, access=access
         )
-        return [AddonChain(members)]
-    return [AddonChain(mock_members(state, proxy=proxy, access=access))]
+    else:
+        members = mock_members(state, proxy=proxy, access=access)
+    if state.shared is not None:  # worker processes: first catch up with the others
+        settings = next((m for m in members if isinstance(m, Settings)), None)
+        members = [StateSync(state, state.shared, settings), *members]
+    return [AddonChain(members)]
 
 
 def mitmproxy_addons() -> list[Any]:

@@ -12,6 +12,7 @@ from mocks.idempotency import IdempotencyStore
 from mocks.journal import Journal
 from mocks.settings import MockSettings
 from mocks.signing import NonceCache
+from mocks.state_store import StateStore
 from mocks.store import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED, Store
 from mocks.tokens import TokenService
 
@@ -34,6 +35,8 @@ class MockState:
         self.spec: Any = None
         self.on_reset: list[Callable[[], None]] = []
         self.describe: Callable[[], dict[str, Any]] | None = None  # the API, for /health
+        # Worker processes (`--workers N`): the store they share (mocks/shared_state.py).
+        self.shared: StateStore | None = None
 
     @property
     def settings(self) -> MockSettings:
@@ -41,6 +44,8 @@ class MockState:
 
     def publish(self, settings: MockSettings) -> None:
         self.tokens.settings = settings
+        if self.shared is not None:  # worker processes follow one config
+            self.shared.publish_config(settings.model_dump_json())
 
     def reset(self) -> None:
         """Back to the seeded start: data, sessions, clock, keys, faults, journal.
@@ -48,12 +53,16 @@ class MockState:
         Not the nonces of signed requests: they are judged on the real clock, and a
         reset must not make a captured signed request valid again. They age out of
         the cache with the signature skew window anyway."""
-        self.epoch += 1
+        self.epoch = self.epoch + 1 if self.shared is None else self.shared.next_epoch()
+        self.reset_local()
+        self.faults.clear()
+        self.journal.clear()
+
+    def reset_local(self) -> None:
+        """What each worker process keeps itself; the other workers' reset follows."""
         self.clock.reset()
         self.store.reset()
         self.tokens.reset()
         self.idempotency.clear()
-        self.faults.clear()
-        self.journal.clear()
         for reset in self.on_reset:
             reset()

@@ -151,14 +151,16 @@ class TokenService:
         if claims is None:
             return AccessCheck(TokenState.INVALID)
         token_id, session_id, user_id = claims["jti"], claims["sid"], claims["sub"]
+        return AccessCheck(self._judge(claims, session_id), token_id, user_id, session_id)
+
+    def _judge(self, claims: dict[str, Any], session_id: str) -> TokenState:
+        """Revoked, expired or valid (worker processes: mocks/shared_tokens.py)."""
         session = self._sessions.get(session_id)
         if session is None or session.revoked_reason is not None:
-            state = TokenState.REVOKED
-        elif claims["n"] <= self._expired_through or claims["exp"] <= self.clock.now():
-            state = TokenState.EXPIRED
-        else:
-            state = TokenState.VALID
-        return AccessCheck(state, token_id, user_id, session_id)
+            return TokenState.REVOKED
+        if claims["n"] <= self._expired_through or claims["exp"] <= self.clock.now():
+            return TokenState.EXPIRED
+        return TokenState.VALID
 
     def _unverified(self, token: str) -> dict[str, Any] | None:
         try:

@@ -1,0 +1,216 @@
+"""Throughput of `harness mock --workers N`: one worker beside two, side by side.
+
+What is measured, in one run: requests/s, p50/p99 and the servers' CPU time
+per request of `GET /v1/products/{id}` with a valid bearer token, over
+keep-alive connections in a closed loop, for:
+- 1 worker under python -O, state in memory (the plain `harness mock`);
+- 1 worker under python -O, state in the SQLite store (`--state FILE`): what
+  sharing costs a worker (the journal row, the token and epoch reads);
+- 2 workers (`--workers 2`, -O, one SQLite store), on both CPUs.
+
+Why: the issue's target, N workers on N cores at >= 0.85 x N one worker's
+rate (2 cores: >= 1.7x). CPU per request (all the target's processes, from
+/proc) says what a worker costs whatever the load generator could send.
+
+How: as mock_throughput (interleaved rounds after a warm-up; the load
+generator on the second CPU). One-worker targets are pinned to the first CPU;
+the two workers get both, so on a 2-CPU machine one of them shares its CPU
+with the load generator: read the ratio with that in mind (the table says it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+
+from bench import options
+from bench.loadgen import LoadResult, choose_generators, combine, interleaved, measure, run_builtin
+from bench.mock_throughput import Target, prepare
+from bench.report import format_table, machine, rate_cells, run_context, write_json
+from bench.servers import CpuPlan, Running, mock_launch, pinned, start, stop
+
+ONE = "1-worker"
+TARGET_RATIO = 1.7
+_PIDS = re.compile(r"Workers\s+\d+ processes \(pids ([\d, ]+)\)")
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+
+@dataclass(frozen=True)
+class Measured:
+    target: Target
+    generator: str
+    result: LoadResult
+    cpu_s: float
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_s / self.result.responses * 1e6 if self.result.responses else 0.0
+
+
+def all_targets(state_dir: Path) -> list[Target]:
+    optimized = {"PYTHONOPTIMIZE": "1"}
+    return [
+        Target(ONE, "1 worker, state in memory", True, mock_launch(env=optimized)),
+        Target(
+            "1-worker-sqlite",
+            "1 worker, SQLite state",
+            True,
+            mock_launch("--state", str(state_dir / "one.sqlite"), env=optimized),
+        ),
+        Target("2-workers", "2 workers, SQLite state", True, mock_launch("--workers", "2")),
+    ]
+
+
+def server_pids(server: Running) -> list[int]:
+    """The target's processes: the mock, or the parent and its workers."""
+    found = _PIDS.search(server.log.read_text(errors="replace"))
+    workers = [int(p) for p in found.group(1).split(", ")] if found else []
+    return [server.process.pid, *workers]
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total * _TICK_S
+
+
+def run_rounds(
+    targets: list[Target],
+    running: dict[str, Running],
+    generators: list[str],
+    args: argparse.Namespace,
+) -> list[Measured]:
+    specs = prepare(targets, running, args)
+    pids = {t.key: server_pids(running[t.key]) for t in targets}
+    for t in targets:
+        print(f"  warm-up {t.label}", flush=True)
+        run_builtin(replace(specs[t.key], duration_s=args.warmup))
+    parts: dict[tuple[str, str], list[tuple[LoadResult, float]]] = {}
+    for n, t in interleaved(targets, args.rounds):
+        for generator in generators:
+            before = cpu_seconds(pids[t.key])
+            result = measure(specs[t.key], generator)
+            used = cpu_seconds(pids[t.key]) - before
+            parts.setdefault((t.key, generator), []).append((result, used))
+            print(
+                f"  round {n + 1}/{args.rounds}  {t.label:<28} {generator:<8} "
+                f"{result.rate:8.0f} req/s",
+                flush=True,
+            )
+    return [
+        Measured(
+            t,
+            g,
+            combine([r for r, _ in parts[t.key, g]]),
+            sum(c for _, c in parts[t.key, g]),
+        )
+        for t in targets
+        for g in generators
+    ]
+
+
+def table(rows: list[Measured]) -> str:
+    one = {r.generator: r.result.rate for r in rows if r.target.key == ONE}
+    lines = []
+    for row in rows:
+        base = one.get(row.generator)
+        ratio = f"{row.result.rate / base:.2f}x" if base else "-"
+        cpu = f"{row.cpu_us_per_request:.0f}"
+        lines.append([row.target.label, row.generator, *rate_cells(row.result), cpu, ratio])
+    header = ["target", "generator", "requests/s", "p50 ms", "p99 ms", "errors"]
+    return format_table([*header, "CPU us/req", "x 1 worker"], lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = options.parser_for(
+        "workers_throughput",
+        __doc__,
+        duration=8.0,
+        warmup=1.5,
+        connections=16,
+        quick="3 s per target, 1 round, 1 s warm-up",
+    )
+    options.add_rounds_and_generator(parser, rounds=2)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.rounds, args.warmup = 3.0, 1, 1.0
+    options.check(parser, args)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    generators = choose_generators(args.generator)
+    plan = CpuPlan.detect()
+    logs = args.json.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for stale in logs.glob("one.sqlite*"):
+        stale.unlink()
+    targets = all_targets(logs)
+    info = machine()
+    both = plan.server | plan.load if plan.server and plan.load else None
+    print(f"load generator: {', '.join(generators)}; {plan.describe()}")
+    print("one worker on the servers' CPU; two workers on both CPUs (sharing one with the load)")
+    running: dict[str, Running] = {}
+    try:
+        for t in targets:
+            cpus = both if t.key == "2-workers" else plan.server
+            running[t.key] = start(t.key, t.launch, logs, cpus)
+        with pinned(plan.load):
+            rows = run_rounds(targets, running, generators, args)
+    except (RuntimeError, httpx.HTTPError, subprocess.SubprocessError, ValueError, OSError) as e:
+        print(f"workers_throughput: {e}", file=sys.stderr)
+        return 1
+    finally:
+        for server in running.values():
+            stop(server.process)
+    print()
+    print(table(rows))
+    ratios = [r.result.rate / rows[0].result.rate for r in rows if r.target.key == "2-workers"]
+    if ratios and rows[0].result.rate:
+        met = "met" if ratios[0] >= TARGET_RATIO else "NOT met"
+        print(f"\n2 workers / 1 worker = {ratios[0]:.2f}x (target >= {TARGET_RATIO}x): {met}")
+    results = [
+        {
+            "target": r.target.key,
+            "label": r.target.label,
+            "generator": r.generator,
+            "rate": r.result.rate,
+            "p50_ms": r.result.p50_ms,
+            "p99_ms": r.result.p99_ms,
+            "errors": r.result.errors,
+            "cpu_us_per_request": r.cpu_us_per_request,
+        }
+        for r in rows
+    ]
+    write_json(
+        args.json, "workers_throughput", info | run_context(args, plan.describe()), results=results
+    )
+    print(f"\nresults written to {args.json}")
+    if any(r.result.errors for r in rows):
+        print(
+            "workers_throughput: some requests failed; the numbers are not trustworthy",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

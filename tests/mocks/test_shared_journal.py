@@ -1,0 +1,61 @@
+"""The shared (SQLite) journal answers as the in-memory ring does: the same
+entries after any `since`, the same `missed`, counters and sequence numbers,
+through evictions in batches and clears."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mitmproxy.test import tflow
+
+from mocks.journal import Journal
+from mocks.shared_journal import SharedJournal
+from mocks.sqlite_store import SqliteStateStore
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    capacity=st.integers(min_value=1, max_value=80),
+    before_clear=st.integers(min_value=0, max_value=150),
+    after_clear=st.none() | st.integers(min_value=0, max_value=150),
+    since=st.integers(min_value=0, max_value=300),
+    limit=st.none() | st.integers(min_value=0, max_value=20),
+)
+def test_the_shared_journal_answers_as_the_ring_does(
+    capacity: int, before_clear: int, after_clear: int | None, since: int, limit: int | None
+) -> None:
+    flow = tflow.tflow(resp=True)
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteStateStore(Path(folder) / "s.db", durable=False)
+        ring, shared = Journal(capacity), SharedJournal(store, capacity)
+        for journal in (ring, shared):
+            for _ in range(before_clear):
+                journal.record(flow)
+            if after_clear is not None:
+                journal.clear()
+                for _ in range(after_clear):
+                    journal.record(flow)
+        (ring_entries, ring_missed), (entries, missed) = (
+            ring.since(since, limit),
+            shared.since(since, limit),
+        )
+        assert [e.seq for e in entries] == [e.seq for e in ring_entries]
+        assert missed == ring_missed
+        assert [e.to_json() | {"duration_ms": 0} for e in entries] == [
+            e.to_json() | {"duration_ms": 0} for e in ring_entries
+        ]
+        assert (shared.last_seq, shared.counters) == (ring.last_seq, ring.counters)
+        store.close()
+
+
+def test_an_entry_from_before_a_reset_is_not_kept(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "s.db")
+    journal = SharedJournal(store)
+    flow = tflow.tflow(resp=True)
+    assert journal.record(flow) is not None  # epoch 0, as the flow's note says
+    store.next_epoch()  # another worker reset the mock while this flow ran
+    assert journal.record(flow) is None
+    assert journal.last_seq == 1
