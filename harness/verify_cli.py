@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
+import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness.check_cli import EXIT_INTERRUPTED, _sigterm_as_interrupt
 from harness.conformance.adapter import REFERENCE_ADAPTER, parse_command
 from harness.conformance.junit import write_junit
 from harness.conformance.report import write_html, write_json
@@ -82,6 +85,22 @@ def _print_verdict(verdict: Verdict, seconds: float) -> None:
             print(f"          {line}")
 
 
+def _write_reports(
+    args: argparse.Namespace,
+    verdicts: list[Verdict],
+    who: str,
+    seconds: dict[str, float],
+    started_at: datetime,
+) -> None:
+    reproduce = {v.rule.id: reproduce_command(v.rule.id, args.adapter) for v in verdicts}
+    if args.junit:
+        write_junit(verdicts, args.junit, seconds=seconds, started_at=started_at)
+    if args.html:
+        write_html(verdicts, args.html, client=who, seconds=seconds, reproduce=reproduce)
+    if args.json:
+        write_json(verdicts, args.json, client=who, seconds=seconds, reproduce=reproduce)
+
+
 def run(args: argparse.Namespace) -> int:
     ids = args.scenario or list(SCENARIOS)
     unknown = unknown_scenarios(ids)
@@ -99,27 +118,37 @@ def run(args: argparse.Namespace) -> int:
     print(f"Judging {who} on {len(ids)} rules against the embedded mock", flush=True)
     seconds: dict[str, float] = {}
     started_at = datetime.now().astimezone()
+    judged: list[Verdict] = []  # so far: what Ctrl-C or SIGTERM leaves for the reports
 
     def on_verdict(verdict: Verdict, took: float) -> None:
         seconds[verdict.rule.id] = took
+        judged.append(verdict)
         _print_verdict(verdict, took)
 
-    with tempfile.TemporaryDirectory() as logs, MockServer() as mock:
-        verdicts = run_scenarios(
-            mock.base_url,
-            command,
-            ids,
-            log_dir=Path(logs),
-            on_verdict=on_verdict,
-            max_time_s=args.max_time,
+    try:
+        with (
+            _sigterm_as_interrupt(),
+            tempfile.TemporaryDirectory() as logs,
+            MockServer() as mock,
+        ):
+            verdicts = run_scenarios(
+                mock.base_url,
+                command,
+                ids,
+                log_dir=Path(logs),
+                on_verdict=on_verdict,
+                max_time_s=args.max_time,
+            )
+    except KeyboardInterrupt:
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while they are written
+            _write_reports(args, judged, who, seconds, started_at)
+        print(
+            f"harness verify: interrupted after {len(judged)} of {len(ids)} rules; "
+            "the reports hold those judged",
+            file=sys.stderr,
         )
-    reproduce = {v.rule.id: reproduce_command(v.rule.id, args.adapter) for v in verdicts}
-    if args.junit:
-        write_junit(verdicts, args.junit, seconds=seconds, started_at=started_at)
-    if args.html:
-        write_html(verdicts, args.html, client=who, seconds=seconds, reproduce=reproduce)
-    if args.json:
-        write_json(verdicts, args.json, client=who, seconds=seconds, reproduce=reproduce)
+        return EXIT_INTERRUPTED
+    _write_reports(args, verdicts, who, seconds, started_at)
     counts = {o: sum(v.outcome is o for v in verdicts) for o in Outcome}
     print(
         f"\nconformance: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
