@@ -198,7 +198,11 @@ def relocate_wheel(path: Path) -> None:
         elif name == f"{dist_info}/{ENTRY_POINTS}":
             contents[name] = relocate_entry_points(data.decode("utf-8")).encode("utf-8")
     template = next(info for info in infos if info.filename.startswith(f"{PREFIX}/"))
-    added = {f"{PREFIX}/__init__.py": TOP_INIT, f"{PREFIX}/__main__.py": TOP_MAIN}
+    added = {  # py.typed: type checkers read the marker of the top-level package (PEP 561)
+        f"{PREFIX}/__init__.py": TOP_INIT,
+        f"{PREFIX}/__main__.py": TOP_MAIN,
+        f"{PREFIX}/py.typed": "",
+    }
     new_infos = [info for info in infos if info.filename != record_name]
     for name, text in added.items():
         if name not in contents:

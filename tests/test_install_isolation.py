@@ -166,6 +166,16 @@ def test_the_installed_command_answers(venv: Path, tmp_path: Path, user_project:
     )
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith("harness 0.1.0")
+    as_module = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "api_contract_harness", "verify", "--help"],
+        cwd=user_project,
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=60,
+    )
+    assert as_module.returncode == 0, as_module.stderr
+    assert "usage: harness verify" in as_module.stdout
     mock = MockProcess(log=tmp_path / "mock.log", env=_clean_env())
     mock.argv = [str(harness), *mock.argv[3:]]  # the installed script, not this checkout
     with mock:

@@ -46,7 +46,8 @@ def _dist_file(wheel: zipfile.ZipFile, name: str) -> str:
 
 def test_every_package_is_marked_typed(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
-    assert {f"api_contract_harness/{package}/py.typed" for package in PACKAGES} <= names
+    typed = {f"api_contract_harness/{package}/py.typed" for package in ("", *PACKAGES)}
+    assert {name.replace("//", "/") for name in typed} <= names
 
 
 def test_the_metadata_names_licence_urls_and_classifiers(wheel: zipfile.ZipFile) -> None:
