@@ -22,17 +22,28 @@ test; each rule is X-Harness-Fault syntax ("status;status=503") or a dict.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.control import ControlClient
-from harness.fault_spec import build_rule
-from mocks.server import MockServer
-from mocks.settings import MockSettings
+# pytest loads this module on every run of every project that installed the harness:
+# it imports nothing but pytest until a test asks for one of its fixtures.
+if TYPE_CHECKING:
+    from harness.control import ControlClient
+    from mocks.server import MockServer
+    from mocks.settings import MockSettings
 
 MARKER = "harness_faults"
+
+
+def _import_quietly() -> None:
+    """Import the mock's stack without our dependencies' import-time deprecation noise
+    (mitmproxy's ldap3 imports deprecated pyasn1 names) reaching the user's report."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="ldap3")
+        from mocks import server  # noqa: F401
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +67,8 @@ class FaultsFixture:
 
     def add(self, action: str | dict[str, Any], **narrowing: Any) -> str:
         """Install a rule; keywords as in `build_rule` (path, methods, times, ...)."""
+        from harness.fault_spec import build_rule
+
         rule = build_rule(action, **narrowing)
         return self._control.add_fault(rule.model_dump(mode="json", exclude_none=True))
 
@@ -68,6 +81,9 @@ class FaultsFixture:
 
 @pytest.fixture(scope="session")
 def harness_mock_settings() -> MockSettings:
+    _import_quietly()
+    from mocks.settings import MockSettings
+
     return MockSettings()
 
 
@@ -93,6 +109,9 @@ def harness_mock_session(
     harness_mock_spec: str | None,
     harness_mock_config: str | None,
 ) -> Iterator[MockServer]:
+    _import_quietly()
+    from mocks.server import MockServer
+
     spec, config = harness_mock_spec, None
     if harness_mock_config is not None:
         from contracts.config import load_config
@@ -112,6 +131,8 @@ def harness_mock_session(
 def harness_control(
     harness_mock_session: MockServer, request: pytest.FixtureRequest
 ) -> Iterator[ControlClient]:
+    from harness.control import ControlClient
+
     server = harness_mock_session
     with ControlClient(server.base_url, token=server.control_token) as control:
         control.reset()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shlex
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 from contracts.config import ConfigError, HarnessConfig, load_config
 from contracts.document import DocumentError
+from harness.check_cli import EXIT_INTERRUPTED, _sigterm_as_interrupt
 from harness.conformance.adapter import REFERENCE_ADAPTER, parse_command
 from harness.conformance.binding import (
     ApiBinding,
@@ -181,6 +183,23 @@ def _print_verdict(verdict: Verdict, seconds: float) -> None:
             print(f"          {line}")
 
 
+def _write_reports(
+    args: argparse.Namespace,
+    verdicts: list[Verdict],
+    who: str,
+    seconds: dict[str, float],
+    started_at: datetime,
+    api_flags: list[str] | tuple[str, ...] = (),
+) -> None:
+    reproduce = {v.rule.id: reproduce_command(v.rule.id, args.adapter, api_flags) for v in verdicts}
+    if args.junit:
+        write_junit(verdicts, args.junit, seconds=seconds, started_at=started_at)
+    if args.html:
+        write_html(verdicts, args.html, client=who, seconds=seconds, reproduce=reproduce)
+    if args.json:
+        write_json(verdicts, args.json, client=who, seconds=seconds, reproduce=reproduce)
+
+
 def run(args: argparse.Namespace) -> int:
     ids = args.scenario or list(SCENARIOS)
     unknown = unknown_scenarios(ids)
@@ -217,13 +236,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"Roles: {roles or 'none'}", flush=True)
     seconds: dict[str, float] = {}
     started_at = datetime.now().astimezone()
+    judged: list[Verdict] = []  # so far: what Ctrl-C or SIGTERM leaves for the reports
 
     def on_verdict(verdict: Verdict, took: float) -> None:
         seconds[verdict.rule.id] = took
+        judged.append(verdict)
         _print_verdict(verdict, took)
 
     try:
-        with tempfile.TemporaryDirectory() as logs, serving(target) as (origin, api_url):
+        with (
+            _sigterm_as_interrupt(),
+            tempfile.TemporaryDirectory() as logs,
+            serving(target) as (origin, api_url),
+        ):
             verdicts = run_scenarios(
                 origin,
                 command,
@@ -240,15 +265,16 @@ def run(args: argparse.Namespace) -> int:
     except MockStartError as e:
         print(f"harness verify: cannot start the mock: {e}")
         return 1
-    reproduce = {
-        v.rule.id: reproduce_command(v.rule.id, args.adapter, target.flags) for v in verdicts
-    }
-    if args.junit:
-        write_junit(verdicts, args.junit, seconds=seconds, started_at=started_at)
-    if args.html:
-        write_html(verdicts, args.html, client=who, seconds=seconds, reproduce=reproduce)
-    if args.json:
-        write_json(verdicts, args.json, client=who, seconds=seconds, reproduce=reproduce)
+    except KeyboardInterrupt:
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while they are written
+            _write_reports(args, judged, who, seconds, started_at, target.flags)
+        print(
+            f"harness verify: interrupted after {len(judged)} of {len(ids)} rules; "
+            "the reports hold those judged",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    _write_reports(args, verdicts, who, seconds, started_at, target.flags)
     counts = {o: sum(v.outcome is o for v in verdicts) for o in Outcome}
     print(
         f"\nconformance: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "

@@ -3,6 +3,7 @@ classifiers (hatchling refuses unknown ones), the `harness` script and the plugi
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import zipfile
@@ -16,7 +17,8 @@ PACKAGES = ("harness", "mocks", "contracts", "loadtests")
 
 
 def _uv() -> str:
-    found = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
+    # `uv run` names itself in $UV; else PATH, else where `make` installs it.
+    found = os.environ.get("UV") or shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
     if not Path(found).exists():
         pytest.skip("uv is not installed (make installs it into .tools/)")
     return found
@@ -44,7 +46,8 @@ def _dist_file(wheel: zipfile.ZipFile, name: str) -> str:
 
 def test_every_package_is_marked_typed(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
-    assert {f"{package}/py.typed" for package in PACKAGES} <= names
+    typed = {f"api_contract_harness/{package}/py.typed" for package in ("", *PACKAGES)}
+    assert {name.replace("//", "/") for name in typed} <= names
 
 
 def test_the_metadata_names_licence_urls_and_classifiers(wheel: zipfile.ZipFile) -> None:
@@ -72,5 +75,5 @@ def test_the_core_install_leaves_the_contract_suite_and_locust_to_extras(
 
 def test_the_script_and_the_pytest_plugin_are_registered(wheel: zipfile.ZipFile) -> None:
     entry_points = _dist_file(wheel, "entry_points.txt")
-    assert "harness = harness.cli:main" in entry_points
-    assert "[pytest11]" in entry_points
+    assert "harness = api_contract_harness.harness.cli:main" in entry_points
+    assert "api_harness = api_contract_harness.harness.pytest_plugin" in entry_points

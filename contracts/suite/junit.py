@@ -7,80 +7,75 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from contracts.junit import Case, Result, to_tree
+from contracts.junit import write_junit as write_cases
 from contracts.suite.runner import SuiteReport
 
 SUITE_NAME = "contract"
 
 
-def to_junit(report: SuiteReport) -> ET.ElementTree:
-    suite = ET.Element("testsuite", name=SUITE_NAME, time=f"{report.seconds:.3f}")
-    tests = failures = errors = 0
+def cases(report: SuiteReport) -> list[Case]:
+    found: list[Case] = []
     for tally in report.operations.values():
-        tests += 1
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=f"{SUITE_NAME}.operations",
-            name=f"{tally.label} ({tally.operation_id})",
+        checks = sorted({f.check for f in tally.findings})
+        found.append(
+            Case(
+                name=f"{tally.label} ({tally.operation_id})",
+                classname=f"{SUITE_NAME}.operations",
+                result=Result.FAILURE if tally.findings else Result.PASSED,
+                message=f"{tally.label}: {', '.join(checks)}" if tally.findings else "",
+                detail="\n\n".join(
+                    f"[{f.check}] {f.message}"
+                    + (f"\n\nReproduce with:\n    {f.reproduce}" if f.reproduce else "")
+                    for f in tally.findings
+                )
+                or None,
+                kind="contract",
+                output=f"{tally.cases} generated cases",
+            )
         )
-        ET.SubElement(case, "system-out").text = f"{tally.cases} generated cases"
-        if tally.findings:
-            failures += 1
-            checks = sorted({f.check for f in tally.findings})
-            failure = ET.SubElement(
-                case, "failure", type="contract", message=f"{tally.label}: {', '.join(checks)}"
-            )
-            failure.text = "\n\n".join(
-                f"[{f.check}] {f.message}"
-                + (f"\n\nReproduce with:\n    {f.reproduce}" if f.reproduce else "")
-                for f in tally.findings
-            )
     for step in report.lifecycle:
-        tests += 1
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=f"{SUITE_NAME}.lifecycle",
-            name=f"{step.what} ({step.operation})",
-        )
-        if not step.passed:
-            failures += 1
-            ET.SubElement(
-                case, "failure", type="lifecycle", message=step.detail[:200]
-            ).text = step.detail
-    for step in report.security:  # one test case per probe; skipped ones are marked so
-        tests += 1
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=f"{SUITE_NAME}.security",
-            name=f"{step.what} ({step.operation})",
-        )
-        if step.skipped:
-            ET.SubElement(case, "skipped", message=step.detail[:200])
-        elif not step.passed:
-            failures += 1
-            text = step.detail + (
-                f"\n\nReproduce with:\n{step.reproduce}" if step.reproduce else ""
+        found.append(
+            Case(
+                name=f"{step.what} ({step.operation})",
+                classname=f"{SUITE_NAME}.lifecycle",
+                result=Result.PASSED if step.passed else Result.FAILURE,
+                message="" if step.passed else step.detail[:200],
+                detail=None if step.passed else step.detail,
+                kind="lifecycle",
             )
-            ET.SubElement(case, "failure", type="security", message=step.detail[:200]).text = text
-    for error in report.errors:
-        tests += 1
-        errors += 1
-        case = ET.SubElement(
-            suite, "testcase", classname=f"{SUITE_NAME}.errors", name=error.operation
         )
-        ET.SubElement(case, "error", message=error.check).text = error.message
-    suite.set("tests", str(tests))
-    suite.set("failures", str(failures))
-    suite.set("errors", str(errors))
-    root = ET.Element("testsuites")
-    root.append(suite)
-    tree = ET.ElementTree(root)
-    ET.indent(tree)
-    return tree
+    for step in report.security:  # one test case per probe; skipped ones are marked so
+        result = (
+            Result.SKIPPED if step.skipped else Result.PASSED if step.passed else Result.FAILURE
+        )
+        text = step.detail + (f"\n\nReproduce with:\n{step.reproduce}" if step.reproduce else "")
+        found.append(
+            Case(
+                name=f"{step.what} ({step.operation})",
+                classname=f"{SUITE_NAME}.security",
+                result=result,
+                message="" if result is Result.PASSED else step.detail[:200],
+                detail=text if result is Result.FAILURE else None,
+                kind="security",
+            )
+        )
+    for error in report.errors:
+        found.append(
+            Case(
+                name=error.operation,
+                classname=f"{SUITE_NAME}.errors",
+                result=Result.ERROR,
+                message=error.check,
+                detail=error.message,
+            )
+        )
+    return found
+
+
+def to_junit(report: SuiteReport) -> ET.ElementTree:
+    return to_tree(SUITE_NAME, cases(report), seconds=report.seconds)
 
 
 def write_junit(report: SuiteReport, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    to_junit(report).write(path, encoding="utf-8", xml_declaration=True)
+    write_cases(path, SUITE_NAME, cases(report), seconds=report.seconds)

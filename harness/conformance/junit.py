@@ -7,7 +7,8 @@
 
 The four outcomes map to JUnit's own: fail is a `failure`, could-not-be-judged
 an `error` (the client could not be tested, a different thing from failing),
-not-applicable is `skipped`, pass is a bare testcase.
+not-applicable is `skipped`, pass is a bare testcase. The XML is written by
+`contracts/junit.py`, the writer every command shares.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from xml.etree import ElementTree
 
+from contracts.junit import Case, Result
+from contracts.junit import write_junit as write_cases
 from harness.conformance.verdicts import Outcome, Verdict
+
+RESULTS = {
+    Outcome.PASS: Result.PASSED,
+    Outcome.FAIL: Result.FAILURE,
+    Outcome.UNJUDGED: Result.ERROR,
+    Outcome.NOT_APPLICABLE: Result.SKIPPED,
+}
 
 
 def write_junit(
@@ -29,33 +38,18 @@ def write_junit(
     started_at: datetime | None = None,
 ) -> None:
     seconds = seconds or {}
-    counts = {o: sum(v.outcome is o for v in verdicts) for o in Outcome}
-    totals = {
-        "tests": str(len(verdicts)),
-        "failures": str(counts[Outcome.FAIL]),
-        "errors": str(counts[Outcome.UNJUDGED]),
-        "skipped": str(counts[Outcome.NOT_APPLICABLE]),
-        "time": f"{sum(seconds.get(v.rule.id, 0.0) for v in verdicts):.3f}",
-    }
-    root = ElementTree.Element("testsuites", {"name": suite, **totals})
-    when = (started_at or datetime.now().astimezone()).isoformat(timespec="seconds")
-    testsuite = ElementTree.SubElement(
-        root, "testsuite", {"name": suite, "timestamp": when, **totals}
-    )
+    cases = []
     for verdict in verdicts:
-        case = ElementTree.SubElement(
-            testsuite,
-            "testcase",
-            classname=suite,
-            name=f"{verdict.rule.id} {verdict.rule.title}",
-            time=f"{seconds.get(verdict.rule.id, 0.0):.3f}",
-        )
+        result = RESULTS[verdict.outcome]
         detail = "\n".join((f"Authority: {verdict.rule.authority}", *verdict.evidence.lines))
-        if verdict.outcome is Outcome.FAIL:
-            ElementTree.SubElement(case, "failure", message=verdict.summary).text = detail
-        elif verdict.outcome is Outcome.UNJUDGED:
-            ElementTree.SubElement(case, "error", message=verdict.summary).text = detail
-        elif verdict.outcome is Outcome.NOT_APPLICABLE:
-            ElementTree.SubElement(case, "skipped", message=verdict.summary)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+        cases.append(
+            Case(
+                name=f"{verdict.rule.id} {verdict.rule.title}",
+                classname=suite,
+                result=result,
+                seconds=seconds.get(verdict.rule.id, 0.0),
+                message=verdict.summary if result is not Result.PASSED else "",
+                detail=detail if result in (Result.FAILURE, Result.ERROR) else None,
+            )
+        )
+    write_cases(path, suite, cases, started_at=started_at)
