@@ -29,6 +29,8 @@ def test_an_interrupted_run_writes_what_was_judged(tmp_path: Path, sig: signal.S
             stdout=stdout,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # A test runner may start us with SIGINT ignored; a terminal's job has it default.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         deadline = time.monotonic() + FIRST_VERDICT_TIMEOUT_S
