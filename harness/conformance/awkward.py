@@ -156,23 +156,27 @@ def differences(sent: Any, reported: Any, where: str) -> list[str]:
         ]
     if isinstance(sent, bool) or sent is None or isinstance(sent, str):
         if isinstance(sent, str) and sent == DATE_TIME and sent != reported:
-            return _date_loss(sent, reported, where)
+            return date_loss(sent, reported, where)
         return (
             []
             if sent == reported and type(sent) is type(reported)
             else [f"{where} was {sent!r}, reported {reported!r}"]
         )
     if isinstance(sent, int | float):
-        same = (
-            not isinstance(reported, bool)
-            and isinstance(reported, int | float)
-            and Decimal(repr(sent)) == Decimal(repr(reported))
+        return (
+            [] if same_number(sent, reported) else [f"{where} was {sent!r}, reported {reported!r}"]
         )
-        return [] if same else [f"{where} was {sent!r}, reported {reported!r}"]
     return []
 
 
-def _date_loss(sent: str, reported: Any, where: str) -> list[str]:
+def same_number(sent: float, reported: Any) -> bool:
+    """The same decimal value, whatever its JSON spelling (1.0 and 1 are the same)."""
+    if isinstance(reported, bool) or not isinstance(reported, int | float):
+        return False
+    return Decimal(repr(sent)) == Decimal(repr(reported))
+
+
+def date_loss(sent: str, reported: Any, where: str) -> list[str]:
     try:
         moment = datetime.fromisoformat(str(reported))
     except ValueError:

@@ -16,13 +16,11 @@ where allowed. The client reports it back; only served values are judged there.
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from harness.conformance import awkward, binding
 from harness.conformance.scenarios.base import Context, Op, evidence_of
-from harness.conformance.verdicts import Outcome, Rule, Verdict
+from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
 
 R17 = Rule(
     "R17",
@@ -90,13 +88,7 @@ def json_round_trip(ctx: Context) -> Verdict:
         expected_created = {k: v for k, v in AWKWARD_INPUT.items() if k != "category_id"}
         losses += differences(expected_created, created.result, "created product")
     if losses:
-        shown = "; ".join(losses[:6]) + (f"; and {len(losses) - 6} more" if len(losses) > 6 else "")
-        return Verdict(
-            R17,
-            Outcome.FAIL,
-            f"{len(losses)} values did not survive the round trip: {shown}.",
-            evidence.with_lines(losses),
-        )
+        return _lost(losses, evidence)
     return Verdict(
         R17,
         Outcome.PASS,
@@ -130,32 +122,24 @@ def differences(sent: Any, reported: Any, where: str) -> list[str]:
             for loss in differences(a, b, f"{where}[{i}]")
         ]
     if isinstance(sent, int | float) and not isinstance(sent, bool):
-        if not _same_number(sent, reported):
+        if not awkward.same_number(sent, reported):
             return [f"{where} was {sent!r}, reported {reported!r}"]
         return []
     if where.endswith("created_at"):
-        return _date_loss(str(sent), reported, where)
+        return awkward.date_loss(str(sent), reported, where)
     if sent != reported:
         return [f"{where} was {sent!r}, reported {reported!r}"]
     return []
 
 
-def _same_number(sent: float, reported: Any) -> bool:
-    if isinstance(reported, bool) or not isinstance(reported, int | float):
-        return False
-    return Decimal(repr(sent)) == Decimal(repr(reported))
-
-
-def _date_loss(sent: str, reported: Any, where: str) -> list[str]:
-    try:
-        moment = datetime.fromisoformat(str(reported))
-    except ValueError:
-        return [f"{where} is not an RFC 3339 date: {reported!r}"]
-    if moment.tzinfo is None:
-        return [f"{where} lost its offset: {reported!r} (was {sent!r})"]
-    if moment != datetime.fromisoformat(sent):
-        return [f"{where} is another instant: {reported!r} (was {sent!r})"]
-    return []
+def _lost(losses: list[str], evidence: Evidence) -> Verdict:
+    shown = "; ".join(losses[:6]) + (f"; and {len(losses) - 6} more" if len(losses) > 6 else "")
+    return Verdict(
+        R17,
+        Outcome.FAIL,
+        f"{len(losses)} values did not survive the round trip: {shown}.",
+        evidence.with_lines(losses),
+    )
 
 
 def _length(value: Any) -> str:
@@ -190,13 +174,7 @@ def _schema_round_trip(ctx: Context, api: binding.ApiBinding) -> Verdict:
         )
     losses = awkward.differences(body, served.result, "answer")
     if losses:
-        shown = "; ".join(losses[:6]) + (f"; and {len(losses) - 6} more" if len(losses) > 6 else "")
-        return Verdict(
-            R17,
-            Outcome.FAIL,
-            f"{len(losses)} values did not survive the round trip: {shown}.",
-            evidence.with_lines(losses),
-        )
+        return _lost(losses, evidence)
     return Verdict(
         R17,
         Outcome.PASS,
