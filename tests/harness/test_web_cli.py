@@ -1,0 +1,117 @@
+"""`harness mock --web`: the real mock in mitmweb's master, flows read back from
+mitmweb's own HTTP API (its /flows list and its flow-file download) with its token."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from mitmproxy.io import FlowReader
+from mitmproxy.utils.emoji import emoji
+from mock_testkit import MockProcess, harness_command, harness_mock_process
+
+from mocks.flow_marks import FAULT_MARK, REFUSED_MARK
+from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
+
+WEB_LINE = re.compile(r"Web UI\s+(http://127\.0\.0\.1:(\d+))/\?token=([0-9a-f]+) ")
+
+
+def _web_ui(mock: MockProcess) -> tuple[str, str]:
+    found = WEB_LINE.search(mock.banner)
+    assert found, mock.banner
+    assert int(found.group(2)) > 0  # --web-port 0 took a free port and says which
+    return found.group(1), found.group(3)
+
+
+def _flows(web: str, token: str) -> list[dict]:
+    answer = httpx.get(f"{web}/flows", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return [f for f in answer.json() if f["request"]["path"].startswith("/v1/")]
+
+
+def test_every_flow_shows_in_mitmweb_marked_with_what_the_mock_did(tmp_path: Path) -> None:
+    with harness_mock_process(
+        "--web", "--web-port", "0", stderr_path=tmp_path / "stderr.txt"
+    ) as mock:
+        web, token = _web_ui(mock)
+        base = mock.base_url
+        with httpx.Client(base_url=base, timeout=10) as client:
+            assert client.get("/v1/products").status_code == 401  # no token: refused
+            login = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+            bearer = client.post("/v1/auth/login", json=login).json()["access_token"]
+            rule = {
+                "id": "products-down",
+                "match": {"path": "/v1/products*"},
+                "action": {"type": "status", "status": 503},
+            }
+            assert client.post("/__harness/faults", json=rule).status_code == 201
+            faulted = client.get("/v1/products", headers={"Authorization": f"Bearer {bearer}"})
+            assert faulted.status_code == 503
+            journal = client.get("/__harness/journal").json()["entries"]
+        seq = {(e["method"], e["status"]): e["seq"] for e in journal}
+
+        flows = _flows(web, token)
+        seen = [(f["request"]["method"], f["response"]["status_code"]) for f in flows]
+        assert seen == [("GET", 401), ("POST", 200), ("GET", 503)]
+        refused, signed_in, hit = flows
+        assert refused["comment"] == f"listProducts · token_missing · journal #{seq['GET', 401]}"
+        assert refused["marked"] == emoji[REFUSED_MARK]  # mitmweb sends the emoji itself
+        assert signed_in["comment"] == f"login · journal #{seq['POST', 200]}"
+        assert signed_in["marked"] == ""
+        assert hit["comment"] == (
+            f"listProducts · fault products-down: status · injected_fault "
+            f"· journal #{seq['GET', 503]}"
+        )
+        assert hit["marked"] == emoji[FAULT_MARK]
+
+        # The UI's password guards the flows (they carry the client's credentials).
+        assert httpx.get(f"{web}/flows", timeout=10).status_code == 403
+        # Saved flows keep the marks as plain metadata (mitmweb's "Save" works).
+        dump = httpx.get(f"{web}/flows/dump", params={"token": token}, timeout=10)
+        assert dump.status_code == 200
+        saved = [
+            f
+            for f in FlowReader(io.BytesIO(dump.content)).stream()
+            if f.request.path.startswith("/v1/")  # type: ignore[attr-defined]
+        ]
+        marks = [f.metadata["harness_mark"] for f in saved]
+        assert [m["operation"] for m in marks] == ["listProducts", "login", "listProducts"]
+        assert (marks[2]["fault_rule"], marks[2]["fault_action"]) == ("products-down", "status")
+        assert [m["journal_seq"] for m in marks] == [
+            seq["GET", 401],
+            seq["POST", 200],
+            seq["GET", 503],
+        ]
+
+
+def test_plain_mock_has_no_web_ui(tmp_path: Path) -> None:
+    with harness_mock_process(stderr_path=tmp_path / "stderr.txt") as mock:
+        assert "Web UI" not in mock.banner
+
+
+def _refused(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [*harness_command(), "mock", "--port", "0", "--web", "--web-port", "0", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_the_web_ui_never_listens_beyond_loopback() -> None:
+    result = _refused("--set", "web_host=0.0.0.0")
+    assert result.returncode == 1
+    assert "the web UI listens on loopback only, not on '0.0.0.0'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("--workers", "2"), "--web shows one process's flows: use it without --workers"),
+        (("--web-port", "70000"), "--web-port 70000 is not a port"),
+    ],
+)
+def test_web_options_that_cannot_work_are_usage_errors(args: tuple[str, ...], reason: str) -> None:
+    result = _refused(*args)
+    assert result.returncode == 2
+    assert reason in result.stderr
