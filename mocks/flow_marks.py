@@ -4,7 +4,7 @@ problem code, and the journal entry's number.
 
 Runs after the addon chain, once the journal has recorded the flow. It writes only
 mitmproxy's own flow fields: `comment` (mitmweb's comment column), `marked` (an
-emoji in the flow list: a fault hit it, or the mock refused it), and the
+emoji in the flow list: a fault hit it, or it got an error answer), and the
 `harness_mark` metadata entry (plain JSON, so saved flows keep it). It never
 changes what the client receives.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mitmproxy import hooks, http
+from mitmproxy import http
 from mitmproxy.io import tnetstring
 
 from mocks.journal import JournalEntry
@@ -27,16 +27,12 @@ from mocks.state import MockState
 
 MARK_KEY = "harness_mark"
 FAULT_MARK = ":boom:"  # a fault rule (or an X-Harness-Fault header) hit the flow
-REFUSED_MARK = ":warning:"  # the mock answered with a 4xx/5xx problem of its own
+REFUSED_MARK = ":warning:"  # no fault, but an error answer (4xx/5xx): refused or failed
 
 
 class FlowMarks:
     def __init__(self, state: MockState) -> None:
         self._state = state
-        self._master: Any = None
-
-    def load(self, loader: Any) -> None:
-        self._master = loader.master
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._mark(flow)
@@ -59,10 +55,9 @@ class FlowMarks:
         flow.comment = describe(mark)
         if n.fault is not None:
             flow.marked = FAULT_MARK
-        elif entry is not None and entry.code is not None:
+        elif entry is not None and entry.status is not None and entry.status >= 400:
             flow.marked = REFUSED_MARK
-        if self._master is not None:  # mitmweb's view already sent this flow: resend it
-            self._master.addons.trigger(hooks.UpdateHook([flow]))
+        # No update to send: mitmproxy sends every flow's update after each hook.
 
     def _journal_entry(self, flow: http.HTTPFlow) -> JournalEntry | None:
         """The entry the journal addon just recorded for this flow (the hooks of one

@@ -3,16 +3,22 @@ mitmweb's own HTTP API (its /flows list and its flow-file download) with its tok
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import re
 import subprocess
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from mitmproxy.io import FlowReader
 from mitmproxy.utils.emoji import emoji
 from mock_testkit import MockProcess, harness_command, harness_mock_process
+from tornado.websocket import websocket_connect
 
 from mocks.flow_marks import FAULT_MARK, REFUSED_MARK
 from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
@@ -33,12 +39,55 @@ def _flows(web: str, token: str) -> list[dict]:
     return [f for f in answer.json() if f["request"]["path"].startswith("/v1/")]
 
 
+class LiveUpdates(threading.Thread):
+    """What mitmweb's page receives: its /updates websocket, read on a thread."""
+
+    def __init__(self, web: str, token: str) -> None:
+        super().__init__(daemon=True)
+        self.url = f"{web.replace('http', 'ws', 1)}/updates?token={token}"
+        self.messages: list[dict[str, Any]] = []
+        self.connected = threading.Event()
+        self._finished = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._listen())
+
+    async def _listen(self) -> None:
+        socket = await websocket_connect(self.url)
+        self.connected.set()
+        while not self._finished.is_set():
+            try:
+                message = await asyncio.wait_for(socket.read_message(), 0.2)
+            except TimeoutError:
+                continue
+            if message is None:
+                break
+            self.messages.append(json.loads(message))
+        socket.close()
+
+    def comments(self, path: str) -> list[str]:
+        """The comments the page was sent for `path`'s flows, in order."""
+        return [
+            m["payload"]["flow"]["comment"]
+            for m in self.messages
+            if m.get("type") in ("flows/add", "flows/update")
+            and m["payload"]["flow"]["request"]["path"] == path
+        ]
+
+    def stop(self) -> None:
+        self._finished.set()
+        self.join(10)
+
+
 def test_every_flow_shows_in_mitmweb_marked_with_what_the_mock_did(tmp_path: Path) -> None:
     with harness_mock_process(
         "--web", "--web-port", "0", stderr_path=tmp_path / "stderr.txt"
     ) as mock:
         web, token = _web_ui(mock)
         base = mock.base_url
+        live = LiveUpdates(web, token)
+        live.start()
+        assert live.connected.wait(30)
         with httpx.Client(base_url=base, timeout=10) as client:
             assert client.get("/v1/products").status_code == 401  # no token: refused
             login = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
@@ -67,6 +116,13 @@ def test_every_flow_shows_in_mitmweb_marked_with_what_the_mock_did(tmp_path: Pat
             f"· journal #{seq['GET', 503]}"
         )
         assert hit["marked"] == emoji[FAULT_MARK]
+        # The open page was sent the marks too, not just what a reload would show.
+        deadline = time.monotonic() + 30
+        while hit["comment"] not in live.comments("/v1/products") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        live.stop()
+        assert live.comments("/v1/products")[-1] == hit["comment"]
+        assert refused["comment"] in live.comments("/v1/products")
 
         # The UI's password guards the flows (they carry the client's credentials).
         assert httpx.get(f"{web}/flows", timeout=10).status_code == 403
@@ -115,3 +171,25 @@ def test_web_options_that_cannot_work_are_usage_errors(args: tuple[str, ...], re
     result = _refused(*args)
     assert result.returncode == 2
     assert reason in result.stderr
+
+
+def test_a_document_served_mock_marks_its_flows_too(tmp_path: Path) -> None:
+    config = Path(__file__).parents[2] / "examples" / "library" / "harness.yaml"
+    args = ("--web", "--web-port", "0", "--config", str(config))
+    with harness_mock_process(*args, stderr_path=tmp_path / "stderr.txt") as mock:
+        web, token = _web_ui(mock)
+        rule = {"id": "book-down", "match": {"operation": "GetBook"}, "action": {"type": "reset"}}
+        with httpx.Client(base_url=mock.base_url, timeout=10) as client:
+            assert client.post("/__harness/faults", json=rule).status_code == 201
+            with pytest.raises(httpx.TransportError):
+                client.get("/api/books/1")
+            assert client.post("/api/books", json={}).status_code == 422
+        answer = httpx.get(f"{web}/flows", params={"token": token}, timeout=10).json()
+        flows = {
+            f["request"]["method"]: f for f in answer if f["request"]["path"].startswith("/api/")
+        }
+        # The reset left no response: marked from mitmproxy's error hook.
+        assert flows["GET"]["comment"] == "GetBook · fault book-down: reset · journal #1"
+        assert (flows["GET"]["marked"], "response" in flows["GET"]) == (emoji[FAULT_MARK], False)
+        assert flows["POST"]["comment"].startswith("CreateBook · ")
+        assert flows["POST"]["marked"] == emoji[REFUSED_MARK]
