@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -158,6 +159,18 @@ def test_the_web_ui_never_listens_beyond_loopback() -> None:
     result = _refused("--set", "web_host=0.0.0.0")
     assert result.returncode == 1
     assert "the web UI listens on loopback only, not on '0.0.0.0'" in result.stderr
+
+
+def test_a_web_port_in_use_is_reported_plainly() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [*harness_command(), "mock", "--port", "0", "--web", "--web-port", str(port)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot start: the web UI cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
