@@ -145,6 +145,22 @@ def test_every_flow_shows_in_mitmweb_marked_with_what_the_mock_did(tmp_path: Pat
         ]
 
 
+def test_a_web_password_replaces_the_token_and_is_never_printed(tmp_path: Path) -> None:
+    args = ("--web", "--web-port", "0", "--set", "web_password=ui-secret-1")
+    with harness_mock_process(*args, stderr_path=tmp_path / "stderr.txt") as mock:
+        found = re.search(
+            r"Web UI\s+(http://127\.0\.0\.1:\d+)/ \(the web_password given\)", mock.banner
+        )
+        assert found, mock.banner
+        assert "ui-secret-1" not in mock.banner
+        web = found.group(1)
+        assert httpx.get(f"{web}/flows", params={"token": "wrong"}, timeout=10).status_code == 403
+        allowed = httpx.get(
+            f"{web}/flows", headers={"Authorization": "Bearer ui-secret-1"}, timeout=10
+        )
+        assert allowed.status_code == 200
+
+
 def test_plain_mock_has_no_web_ui(tmp_path: Path) -> None:
     with harness_mock_process(stderr_path=tmp_path / "stderr.txt") as mock:
         assert "Web UI" not in mock.banner
