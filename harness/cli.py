@@ -135,10 +135,11 @@ def _add_mock_parser(commands: Any) -> None:
         help="set a mitmproxy or harness_* option, typed as mitmdump --set does: "
         "bool (NAME, NAME=false), int, str, repeat NAME=VALUE for a list",
     )
-    from harness import spec_mock_cli, workers_cli
+    from harness import spec_mock_cli, web_cli, workers_cli
 
     spec_mock_cli.add_arguments(mock)
     workers_cli.add_arguments(mock)
+    web_cli.add_arguments(mock)
 
 
 def _add_smoke_parser(commands: Any) -> None:
@@ -252,7 +253,7 @@ def run_mock(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from harness import spec_mock_cli, workers_cli
+    from harness import spec_mock_cli, web_cli, workers_cli
     from mocks.control_access import is_loopback
     from mocks.journal import Journal
     from mocks.scenarios import ScenarioError, load_scenario
@@ -275,7 +276,7 @@ def run_mock(args: argparse.Namespace) -> int:
     if args.journal_size < 1:
         print("harness mock: --journal-size must be at least 1", file=sys.stderr)
         return 2
-    if problem := workers_cli.check(args):
+    if problem := workers_cli.check(args) or web_cli.check(args):
         print(f"harness mock: {problem}", file=sys.stderr)
         return 2
     try:
@@ -305,6 +306,7 @@ def run_mock(args: argparse.Namespace) -> int:
         spec=spec,
         validate_upstream=args.validate_responses,
         tls=args.tls,
+        **web_cli.serve_fields(args),
     )
     masters: list[Master] = []
 
@@ -314,6 +316,8 @@ def run_mock(args: argparse.Namespace) -> int:
             print(beyond_loopback_warning(args.host, port), file=sys.stderr, flush=True)
         live = _live_settings(masters[0]) if masters else settings  # --set included
         banner = _banner(f"http://{host}:{port}", live, args.upstream, scenario, token_line, spec)
+        if web_line := web_cli.banner_line(args, masters[0] if masters else None):
+            banner = banner.replace("\nCtrl-C", f"\n{web_line}\nCtrl-C")
         if not workers_cli.report(banner, port):
             print(banner, flush=True)
 
@@ -321,7 +325,12 @@ def run_mock(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: masters and masters[0].shutdown())
-        await serve(state, config, on_ready=ready, on_master=masters.append)
+
+        def keep(master: Master) -> None:
+            masters.append(master)
+            web_cli.on_master(args, master, state)
+
+        await serve(state, config, on_ready=ready, on_master=keep)
 
     try:
         asyncio.run(main())

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -92,14 +93,33 @@ def harness_control_token() -> str | bool | None:
     return None
 
 
+def _ini_location(pytestconfig: pytest.Config, name: str) -> str | None:
+    """An ini option naming a file or a URL. A relative path is relative to the ini
+    file's directory (without one, where pytest was started), as pytest's own `paths`
+    options are, whatever the current directory or the other option says."""
+    value = str(pytestconfig.getini(name) or "").strip()
+    if not value or "://" in value:
+        return value or None
+    inipath = pytestconfig.inipath
+    base = inipath.parent if inipath is not None else pytestconfig.invocation_params.dir
+    return str(base / Path(value).expanduser())
+
+
+def _absolute(location: str | None) -> str | None:
+    """A path from the current directory (a fixture's return value), or a URL."""
+    if location is None or "://" in location:
+        return location
+    return str(Path(location).expanduser().absolute())
+
+
 @pytest.fixture(scope="session")
 def harness_mock_spec(pytestconfig: pytest.Config) -> str | None:
-    return str(pytestconfig.getini("harness_spec") or "") or None
+    return _ini_location(pytestconfig, "harness_spec")
 
 
 @pytest.fixture(scope="session")
 def harness_mock_config(pytestconfig: pytest.Config) -> str | None:
-    return str(pytestconfig.getini("harness_config") or "") or None
+    return _ini_location(pytestconfig, "harness_config")
 
 
 @pytest.fixture(scope="session")
@@ -112,11 +132,14 @@ def harness_mock_session(
     _import_quietly()
     from mocks.server import MockServer
 
-    spec, config = harness_mock_spec, None
+    # Absolute before the configuration reads it: it would resolve a relative spec
+    # against its own directory, which is for the `spec:` written inside it.
+    spec, config = _absolute(harness_mock_spec), None
     if harness_mock_config is not None:
         from contracts.config import load_config
 
-        config = load_config(harness_mock_config, overrides={"spec": spec}, default=None)
+        config_path = _absolute(harness_mock_config)
+        config = load_config(config_path, overrides={"spec": spec}, default=None)
         spec = config.spec_location
     with MockServer(
         settings=harness_mock_settings,

@@ -96,10 +96,11 @@ class _ThreadBound:
 _PROXIES = {name: _ThreadBound(name) for name in _CONTEXT_NAMES}
 
 
-def new_master(opts: Any) -> Master:
-    """A Master whose `mitmproxy.ctx` is this thread's own; run it on this thread."""
+def new_master(opts: Any, factory: Callable[[Any], Master] = Master) -> Master:
+    """A Master (or `factory`'s, e.g. mitmweb's) whose `mitmproxy.ctx` is this thread's
+    own; run it on this thread."""
     with _lock:
-        master = Master(opts)  # claims mitmproxy.ctx for itself...
+        master = factory(opts)  # claims mitmproxy.ctx for itself...
         _bound[threading.get_ident()] = {n: getattr(mitmproxy.ctx, n) for n in _CONTEXT_NAMES}
         for name, proxy in _PROXIES.items():  # ...which then resolves per thread
             setattr(mitmproxy.ctx, name, proxy)

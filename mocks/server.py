@@ -153,6 +153,9 @@ class ServeConfig:
     option_specs: tuple[str, ...] = ()
     spec: Any = None  # a compiled document (mocks.spec_chain.compile_spec): serve any API
     validate_upstream: bool = False  # proxy mode with a document: judge the answers
+    # Another master than the lean one, e.g. mitmweb's (harness mock --web): it brings
+    # mitmproxy's addons itself.
+    master_factory: Callable[[Any], Master] | None = None
 
 
 class MockOptionError(MockStartError):
@@ -236,10 +239,11 @@ async def serve(
         listen_port=config.port,
         mode=[f"reverse:{config.upstream or NO_UPSTREAM}"],
     )
-    master = mitm_internals.new_master(opts)
-    startup_errors = errorcheck.ErrorCheck()
+    master = mitm_internals.new_master(opts, config.master_factory or Master)
+    startup_errors = master.addons.get("errorcheck") or errorcheck.ErrorCheck()
     try:
-        master.addons.add(*mitmproxy_addons(), startup_errors)
+        if master.addons.get("proxyserver") is None:  # the lean master
+            master.addons.add(*mitmproxy_addons(), startup_errors)
         master.addons.add(
             *mock_addons(
                 state,

@@ -3,7 +3,7 @@
 Commands run in the environment the README's first step puts on PATH (the one
 running these tests). Quick ones run for real: `harness mock` commands start
 the mock (on a free loopback port) and must print their banner, the fault and
-scenario commands run against a live mock, `--version` and mitmdump run. Long
+scenario commands run against a live mock, `--version`, mitmdump and mitmweb run. Long
 runs (contract, verify, load, check) are parsed by the real `harness` parser,
 and every program, module and file a command names must exist.
 """
@@ -105,11 +105,12 @@ def _loopback(argv: list[str]) -> list[str]:
     for arg in argv:
         if skip:
             skip = False
-        elif arg in ("--port", "--host"):
+        elif arg in ("--port", "--host", "--web-port"):
             skip = True
         else:
             out.append(arg)
-    return [*out, "--host", "127.0.0.1", "--port", "0"]
+    web = ["--web-port", "0"] if "--web" in out else []  # the UI on a free port too
+    return [*out, "--host", "127.0.0.1", "--port", "0", *web]
 
 
 def _run(argv: list[str], env: dict[str, str], timeout: float = 60, cwd: Path = ROOT) -> str:
@@ -207,6 +208,15 @@ def test_quick_harness_commands_run(command: Command) -> None:
 def test_the_mitmdump_command_serves_the_mock(command: Command) -> None:
     argv = [*command.argv, "--listen-host", "127.0.0.1", "--listen-port", "0"]
     banner = _serves_until_sigint(argv, _environment(command.env), "listening at")
+    assert "Loading script" in banner
+
+
+@pytest.mark.parametrize(
+    "command", _distinct([c for c in COMMANDS if c.argv[0] == "mitmweb"]), ids=str
+)
+def test_the_mitmweb_command_serves_the_mock(command: Command) -> None:
+    argv = [*command.argv, "--listen-port", "0", "--set", "web_port=0"]
+    banner = _serves_until_sigint(argv, _environment(command.env), "Web server listening at")
     assert "Loading script" in banner
 
 

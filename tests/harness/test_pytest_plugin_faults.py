@@ -111,3 +111,32 @@ def test_a_bad_marker_rule_is_a_setup_error_with_the_reason(pytester: pytest.Pyt
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*ValueError: unknown fault 'explode'*"])
+
+
+FIRST_SESSION = """
+def test_a_request_through_httpx(harness_control):
+    assert harness_control.faults() == []
+"""
+
+SECOND_SESSION = """
+import httpx
+import pytest
+
+
+@pytest.mark.harness_faults("reset", path="/v1/products")
+def test_the_reset_is_an_httpx_error(harness_mock):
+    with pytest.raises(httpx.ReadError):
+        httpx.get(harness_mock.base_url + "/v1/products")
+"""
+
+
+def test_httpx_errors_stay_httpx_errors_in_a_later_inner_session(
+    pytester: pytest.Pytester,
+) -> None:
+    # The first inner session makes httpx's first requests of this process (when run
+    # alone); the second one then needs httpx to still map httpcore's errors.
+    pytester.makepyfile(test_first=FIRST_SESSION)
+    pytester.runpytest("-p", "no:cacheprovider", "test_first.py").assert_outcomes(passed=1)
+    pytester.makepyfile(test_second=SECOND_SESSION)
+    result = pytester.runpytest("-p", "no:cacheprovider", "test_second.py")
+    result.assert_outcomes(passed=1)

@@ -54,3 +54,44 @@ def test_demo(harness_mock):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(passed=1)
+
+
+def _project(project: Path, ini: str) -> Path:
+    """{pytest.ini, conf/harness.yaml, specs/openapi.yaml, tests/test_inner.py}: the
+    configuration's own `spec: openapi.yaml` names no file beside it."""
+    for folder in ("conf", "specs", "tests"):
+        (project / folder).mkdir(parents=True)
+    (project / "conf" / "harness.yaml").write_text((BOOKS / "harness.yaml").read_text())
+    (project / "specs" / "openapi.yaml").write_text((BOOKS / "openapi.yaml").read_text())
+    (project / "pytest.ini").write_text(f"[pytest]\n{ini}\n")
+    (project / "tests" / "test_inner.py").write_text(INNER)
+    return project
+
+
+def test_ini_paths_are_relative_to_the_ini_file_not_to_each_other(
+    pytester: pytest.Pytester,
+) -> None:
+    # Run where the ini file is: harness_spec must not be read from conf/.
+    _project(pytester.path, "harness_config = conf/harness.yaml\nharness_spec = specs/openapi.yaml")
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_relative_harness_spec_alone_is_relative_to_the_ini_file(
+    pytester: pytest.Pytester,
+) -> None:
+    # Run from another directory: the ini file's is the base, not the current one.
+    project = _project(pytester.path / "project", "harness_spec = specs/openapi.yaml")
+    (project / "tests" / "test_inner.py").write_text(
+        """
+import httpx
+
+def test_serves_the_document(harness_mock):
+    assert httpx.get(harness_mock.base_url + "/api/books").status_code == 200
+    assert httpx.get(harness_mock.base_url + "/v1/products").status_code == 404
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-c", str(project / "pytest.ini"), str(project / "tests"), "-p", "no:randomly"
+    )
+    result.assert_outcomes(passed=1)
