@@ -74,7 +74,8 @@ SCENARIOS: dict[str, Scenario] = {
     "R1": Scenario(R1, single_flight_refresh, roles=REFRESHING),
     "R2": Scenario(R2, no_refresh_for_a_replaced_token, roles=(*REFRESHING, "list")),
     "R3": Scenario(R3, rotated_refresh_token_kept, roles=REFRESHING),
-    "R4": Scenario(R4, one_refresh_per_call, roles=REFRESHING),
+    # Renewal by the refresh role, else by logging in again (no refresh role needed).
+    "R4": Scenario(R4, one_refresh_per_call, roles=SESSION),
     "R5": Scenario(R5, failed_refresh, roles=REFRESHING),
     "R6": Scenario(R6, no_duplicate_creation, roles=("login", "create")),
     "R7": Scenario(R7, refused_connection_retried, adapter_env=R7_ENV, roles=("login",)),
