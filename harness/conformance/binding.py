@@ -58,6 +58,8 @@ class RequestBuilder(Protocol):
 
     def awkward_answer(self, operation: str) -> tuple[Any, list[str]] | None: ...
 
+    def awkward_request(self, operation: str) -> tuple[Any, list[str]] | None: ...
+
 
 @dataclass(frozen=True)
 class ApiBinding:
@@ -100,6 +102,12 @@ class ApiBinding:
         if self.requests is None:
             return None
         return self.requests.awkward_answer(self.operation(role))
+
+    def awkward_request(self, role: str) -> tuple[Any, list[str]] | None:
+        """A request body of the role made awkward within the document's schema."""
+        if self.requests is None:
+            return None
+        return self.requests.awkward_request(self.operation(role))
 
     def item_ids(self, result: Any) -> list[str]:
         """The ids of the items a list call answered, as the read role takes them."""
@@ -216,6 +224,18 @@ class SpecRequests:
             return None
         awkward = Awkward(success.body, success.schema.is_valid)
         return awkward.run(success.schema.schema), awkward.changed
+
+    def awkward_request(self, operation: str) -> tuple[Any, list[str]] | None:
+        """The operation's valid request body made awkward within its schema, and what
+        was changed; None when it takes no JSON body with a schema."""
+        from harness.conformance.awkward import Awkward
+
+        base = self.body(operation)
+        compiled = next(iter(self._api.plans[operation].bodies.values()), None)
+        if compiled is None or not isinstance(base, dict | list):
+            return None
+        awkward = Awkward(base, compiled.is_valid)
+        return awkward.run(compiled.schema), awkward.changed
 
     def item_path(self, operation: str, item_id: str) -> str:
         op = self._op(operation)

@@ -2,7 +2,9 @@
 (examples/library/client-node/adapter.mjs), against the mock of the library's own
 document: every rule its roles allow passes; the defective variant, which retries
 POSTs without an Idempotency-Key, fails exactly R6 and R8; one that keeps numbers
-in cents fails R17, whose awkward values come from the document's schema; one
+in cents fails R17, whose awkward values come from the document's schema, and
+one that rounds them to cents in what it sends fails exactly R17's create half
+(what the mock stored, read back outside the client); one
 that logs in again on every 401 of a call fails exactly R4 (the API's only
 renewal is logging in again)."""
 
@@ -74,6 +76,10 @@ def test_the_library_client_passes_every_rule_its_roles_allow(
         "createdAt = 2026-03-01T12:00:00.250+05:30",
     ):
         assert awkward in served
+    assert "An item created with 7 awkward values was stored as sent" in (
+        verdicts["R17"]["summary"]
+    )
+    assert "POST /api/books -> 201" in served
 
 
 def test_the_defective_library_client_fails_exactly_the_rules_it_breaks(
@@ -109,3 +115,16 @@ def test_a_library_client_that_logs_in_again_on_every_401_fails_exactly_r4(
     assert failed == ["R4"], out
     assert "5 logins again and 6 attempts" in verdicts["R4"]["summary"]
     assert all(verdicts[r]["outcome"] == "pass" for r in JUDGED if r != "R4")
+
+
+def test_a_library_client_that_sends_cents_fails_exactly_the_create_half_of_r17(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, verdicts = verify(tmp_path, "--defect", "cents-in")
+    out = capsys.readouterr().out
+    assert code == 1
+    failed = sorted(r for r, outcome in outcomes(verdicts).items() if outcome == "fail")
+    assert failed == ["R17"], out
+    summary = verdicts["R17"]["summary"]
+    assert "1 values did not survive" in summary  # the served half held
+    assert "sent.book.replacementCost was 3.14159265358979, stored 3.14" in summary
