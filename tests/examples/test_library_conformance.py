@@ -76,8 +76,8 @@ def test_the_library_client_passes_every_rule_its_roles_allow(
         "createdAt = 2026-03-01T12:00:00.250+05:30",
     ):
         assert awkward in served
-    assert "An item created with 7 awkward values was stored as sent" in (
-        verdicts["R17"]["summary"]
+    assert (
+        "An item created with 7 awkward values was stored as sent" in (verdicts["R17"]["summary"])
     )
     assert "POST /api/books -> 201" in served
 

@@ -235,8 +235,7 @@ def _created_half(
         return ["the created item could not be read back from the mock"], "", line, entries
     sent, kept = _aligned(body, stored)
     losses = [
-        loss.replace(", reported ", ", stored ")
-        for loss in awkward.differences(sent, kept, "sent")
+        loss.replace(", reported ", ", stored ") for loss in awkward.differences(sent, kept, "sent")
     ]
     said = f"An item created with {len(changed)} awkward values was stored as sent."
     return losses, said, line, entries
