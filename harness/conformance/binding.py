@@ -60,6 +60,8 @@ class RequestBuilder(Protocol):
 
     def awkward_request(self, operation: str) -> tuple[Any, list[str]] | None: ...
 
+    def page_size_limit(self, operation: str) -> tuple[str, int] | None: ...
+
 
 @dataclass(frozen=True)
 class ApiBinding:
@@ -102,6 +104,12 @@ class ApiBinding:
         if self.requests is None:
             return None
         return self.requests.awkward_answer(self.operation(role))
+
+    def page_size_limit(self) -> tuple[str, int] | None:
+        """The list operation's page-size parameter and its maximum, when it has one."""
+        if self.requests is None or "list" not in self.roles:
+            return None
+        return self.requests.page_size_limit(self.operation("list"))
 
     def awkward_request(self, role: str) -> tuple[Any, list[str]] | None:
         """A request body of the role made awkward within the document's schema."""
@@ -200,6 +208,16 @@ class SpecRequests:
             if p is not None:
                 top = p.schema.get("maximum")
                 return p.name, min(wanted, int(top)) if isinstance(top, int | float) else wanted
+        return None
+
+    def page_size_limit(self, operation: str) -> tuple[str, int] | None:
+        """(name, maximum) of the operation's page-size parameter, if it declares one."""
+        op = self._op(operation)
+        for name in PAGE_SIZE_NAMES:
+            p = op.parameter(name, "query")
+            if p is not None:
+                top = p.schema.get("maximum")
+                return (p.name, int(top)) if isinstance(top, int | float) else None
         return None
 
     def body(self, operation: str) -> Any:

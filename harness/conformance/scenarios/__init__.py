@@ -22,6 +22,7 @@ from harness.conformance.scenarios.auth import (
 from harness.conformance.scenarios.backoff import (
     R10,
     R10_ENV,
+    R10_ITEMS,
     R12,
     backoff_with_jitter,
     retry_budget,
@@ -81,7 +82,13 @@ SCENARIOS: dict[str, Scenario] = {
     "R7": Scenario(R7, refused_connection_retried, adapter_env=R7_ENV, roles=("login",)),
     "R8": Scenario(R8, idempotency_keys, roles=("login", "create")),
     "R9": Scenario(R9, retry_after_honoured, roles=SESSION),
-    "R10": Scenario(R10, backoff_with_jitter, adapter_env=R10_ENV, roles=("login", "list", "read")),
+    "R10": Scenario(
+        R10,
+        backoff_with_jitter,
+        adapter_env=R10_ENV,
+        roles=("login", "list", "read"),
+        lists_at_once=R10_ITEMS,
+    ),
     "R11": Scenario(
         R11, attempts_are_bounded, adapter_env={"deadline_s": DEADLINE_S}, roles=SESSION
     ),
