@@ -62,6 +62,8 @@ class RequestBuilder(Protocol):
 
     def page_size_limit(self, operation: str) -> tuple[str, int] | None: ...
 
+    def kept_fields(self, operation: str, sent: Any, stored: Any) -> set[str] | None: ...
+
 
 @dataclass(frozen=True)
 class ApiBinding:
@@ -104,6 +106,12 @@ class ApiBinding:
         if self.requests is None:
             return None
         return self.requests.awkward_answer(self.operation(role))
+
+    def kept_fields(self, role: str, sent: Any, stored: Any) -> set[str] | None:
+        """Fields of a sent item that the item's schema lets a server keep as sent."""
+        if self.requests is None:
+            return None
+        return self.requests.kept_fields(self.operation(role), sent, stored)
 
     def page_size_limit(self) -> tuple[str, int] | None:
         """The list operation's page-size parameter and its maximum, when it has one."""
@@ -209,6 +217,26 @@ class SpecRequests:
                 top = p.schema.get("maximum")
                 return p.name, min(wanted, int(top)) if isinstance(top, int | float) else wanted
         return None
+
+    def kept_fields(self, operation: str, sent: Any, stored: Any) -> set[str] | None:
+        """The top-level fields of `sent` (an item's fields, unwrapped) that the item's
+        schema lets a store keep as they were sent: a field the answer names otherwise
+        (`category_id` sent, `category` answered) or holds in another shape (variants
+        with ids) cannot be compared. None when the operation has no inferred resource."""
+        from mocks.resource_pages import props
+
+        binding = self._api.plans[operation].resource
+        if binding is None or not isinstance(sent, dict) or not isinstance(stored, dict):
+            return None
+        resource = binding.resource
+        known = props(resource)
+        return {
+            key
+            for key, value in sent.items()
+            if key in known
+            and key != resource.id_field
+            and resource.schema.is_valid({**stored, key: value})
+        }
 
     def page_size_limit(self, operation: str) -> tuple[str, int] | None:
         """(name, maximum) of the operation's page-size parameter, if it declares one."""
