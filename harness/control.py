@@ -109,3 +109,10 @@ class ControlClient:
         body: dict[str, Any] = {"name": name} if name is not None else {"inline": inline}
         result: dict[str, Any] = self._call("POST", "/scenario", json=body)
         return result
+
+    def mint_session(self, user: str | None = None) -> dict[str, Any]:
+        """A session of a document-served mock (`harness mock --spec`), minted without a
+        login: {access_token, refresh_token, expires_in, session}."""
+        body = {"user": user} if user else {}
+        result: dict[str, Any] = self._call("POST", "/tokens", json=body)
+        return result

@@ -2,7 +2,10 @@
 
     harness load [--profile NAME] [--users N] [--spawn-rate R] [--duration 60s]
                  [--base-url URL] [--processes N] [--report-dir DIR]
-                 [--locustfile FILE [--spec FILE] [--config FILE] [--upstream URL]]
+                 [--locustfile FILE] [--spec FILE] [--config FILE] [--upstream URL]
+
+With --spec/--config and no --locustfile, the users come from the
+configuration's roles (loadtests/role_users.py).
 
 The run itself lives in `loadtests/` (profiles, locust users, invariants;
 `python -m loadtests` takes the same options). This module only parses and
@@ -119,7 +122,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--locustfile",
         metavar="PATH",
         help="user classes to run: your own locust file, unchanged (judged from the "
-        "journal), or by default loadtests/locustfile.py, the reference client of the demo",
+        "journal); by default, with --spec/--config, users from the configuration's roles "
+        "(loadtests/roles_locustfile.py), else the demo's reference client",
     )
     parser.add_argument(
         "--spec",

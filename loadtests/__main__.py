@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from harness.load_cli import build_parser
 from loadtests.profiles import get_profile
-from loadtests.runner import LOCUSTFILE, LoadPlan, execute
+from loadtests.runner import LOCUSTFILE, ROLES_LOCUSTFILE, LoadPlan, execute
 
 ROOT = Path.cwd()
 
@@ -20,6 +21,13 @@ def _absolute(location: str | None) -> str | None:
     if location is None or "://" in location:
         return location
     return str(Path(location).resolve())
+
+
+def _locustfile(args: argparse.Namespace) -> Path:
+    """Theirs if given; with a configuration (any API), users from its roles; else the demo's."""
+    if args.locustfile:
+        return Path(args.locustfile).resolve()
+    return ROLES_LOCUSTFILE if args.config or args.spec else LOCUSTFILE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         thresholds=thresholds,
         base_url=args.base_url,
         processes=args.processes,
-        locustfile=Path(args.locustfile).resolve() if args.locustfile else LOCUSTFILE,
+        locustfile=_locustfile(args),
         journal_size=args.journal_size,
         progress_s=args.progress_s,
         spec=_absolute(args.spec),

@@ -14,14 +14,21 @@ Attempts are grouped into logical calls (`logical_calls`):
   attempt's end, and that attempt failed (no response, 408, 429 or 5xx).
   Two identical requests after a success are two calls. A client that sends
   the very same body twice within the window after a failure, on purpose, is
-  counted as retrying.
+  counted as retrying;
+- a replay after renewal: an attempt answered 401, then the same request
+  (method, path, query, body digest) from the same account (`user_id`, the
+  401's token traced to its account by earlier requests) with another token
+  within `RETRY_WINDOW_S`, is that call's replay. It is counted apart from
+  retries (`LogicalCall.replays`): renewing an expired token and replaying
+  once is what a careful client does (rule R4).
 
 - status_mix (reported, never breached): statuses per operation.
 - error_rate: the share of logical calls whose last attempt got no response
   or a status >= 400.
 - p95_latency: per operation, the p95 of logical call durations (first
   attempt's start to last attempt's end); judged on the worst operation.
-- retry_amplification: attempts per logical call.
+- retry_amplification: attempts per logical call, replays after renewal not
+  counted (they are reported beside it).
 - duplicate_creations: one logical create (the `create` role; every POST when
   no role is named) applied more than once. Applied: a 2xx answer, or an
   apply_then_fail fault (the API applied it, then the client saw a failure).
@@ -46,6 +53,7 @@ _RETRYABLE = frozenset({408, 429})
 class LogicalCall:
     operation: str
     attempts: list[Entry] = field(default_factory=list)
+    replays: int = 0  # attempts that replayed a 401 with a renewed token
 
     @property
     def last(self) -> Entry:
@@ -88,7 +96,26 @@ def logical_calls(journal: Sequence[Entry], window_s: float = RETRY_WINDOW_S) ->
     calls: list[LogicalCall] = []
     keyed: dict[tuple[str, str], LogicalCall] = {}
     open_retry: dict[tuple[str, ...], LogicalCall] = {}
+    open_replay: dict[tuple[str, ...], LogicalCall] = {}
+    owners: dict[str, str] = {}  # token_id -> user_id, from requests the token passed
     for entry in sorted(journal, key=lambda e: (float(e["started_at"]), int(e.get("seq", 0)))):
+        if entry.get("token_id") and entry.get("user_id"):
+            owners[str(entry["token_id"])] = str(entry["user_id"])
+        account = entry.get("user_id") or owners.get(str(entry.get("token_id")))
+        request = tuple(
+            str(entry.get(name) or "") for name in ("method", "path", "query", "body_sha256")
+        )
+        replayed = open_replay.pop((str(account), *request), None) if account else None
+        if (
+            replayed is not None
+            and entry.get("token_id") != replayed.last.get("token_id")
+            and float(entry["started_at"]) - _ended_at(replayed.last) <= window_s
+        ):
+            replayed.attempts.append(entry)
+            replayed.replays += 1
+            continue
+        if replayed is not None:  # not a replay: put it back for a later attempt
+            open_replay[(str(account), *request)] = replayed
         caller = _caller(entry)
         key = entry.get("idempotency_key")
         if key:
@@ -116,6 +143,8 @@ def logical_calls(journal: Sequence[Entry], window_s: float = RETRY_WINDOW_S) ->
         call = open_retry[shape] = LogicalCall(_operation(entry))
         calls.append(call)
         call.attempts.append(entry)
+        if entry.get("status") == 401 and account:
+            open_replay[(str(account), *request)] = call
     return calls
 
 
@@ -194,22 +223,31 @@ def p95_latency(calls: Sequence[LogicalCall], max_p95_ms: float) -> Verdict:
 
 
 def retry_amplification(calls: Sequence[LogicalCall], max_attempts_per_call: float) -> Verdict:
-    attempts = sum(len(c.attempts) for c in calls)
+    replays = sum(c.replays for c in calls)
+    attempts = sum(len(c.attempts) for c in calls) - replays
     ratio = attempts / len(calls) if calls else 1.0
-    worst = max((len(c.attempts) for c in calls), default=0)
+    worst = max((len(c.attempts) - c.replays for c in calls), default=0)
     keyed = sum(1 for c in calls if c.attempts[0].get("idempotency_key"))
     detail = (
         f"{ratio:.3f} attempts per logical call ({attempts} for {len(calls)} calls, worst "
         f"{worst}; limit {max_attempts_per_call:g}; grouped by Idempotency-Key for {keyed}, "
         f"by caller+method+path+body within {RETRY_WINDOW_S:g} s of a failure otherwise)"
     )
+    if replays:
+        detail += f"; {replays} replays after renewal not counted"
     return Verdict(
         "retry_amplification",
         ratio <= max_attempts_per_call,
         ratio,
         max_attempts_per_call,
         detail,
-        {"calls": len(calls), "attempts": attempts, "worst_call_attempts": worst, "keyed": keyed},
+        {
+            "calls": len(calls),
+            "attempts": attempts,
+            "worst_call_attempts": worst,
+            "keyed": keyed,
+            "replays": replays,
+        },
     )
 
 

@@ -40,6 +40,10 @@ from loadtests.records import CallRecord, read_records
 
 PACKAGE = Path(loadtests.__file__).resolve().parent
 LOCUSTFILE = PACKAGE / "locustfile.py"
+# The demo's users keep call records; every other locust file is judged from the journal.
+RECORDING_LOCUSTFILES = frozenset({LOCUSTFILE, PACKAGE / "defective_locustfile.py"})
+# Users for any API from its configuration's roles (loadtests/role_users.py).
+ROLES_LOCUSTFILE = PACKAGE / "roles_locustfile.py"
 SPIKE_SHAPE = PACKAGE / "spike_shape.py"
 RUN_CLOCK = PACKAGE / "run_clock.py"
 JOURNAL_PAGE = 5000
@@ -77,8 +81,14 @@ class LoadPlan:
 
     @property
     def ours(self) -> bool:
-        """Our users (loadtests/*.py), which keep call records; else judged by the journal."""
-        return self.locustfile.resolve().parent == PACKAGE
+        """The demo's users, which keep call records; any other is judged by the journal."""
+        return self.locustfile.resolve() in RECORDING_LOCUSTFILES
+
+    @property
+    def role_users(self) -> bool:
+        """Users from the configuration's roles (loadtests/role_users.py)."""
+        text = self.locustfile.read_text(encoding="utf-8") if self.locustfile.is_file() else ""
+        return "loadtests.role_users" in text
 
     @property
     def any_api(self) -> bool:
@@ -135,6 +145,9 @@ def locust_env(plan: LoadPlan) -> dict[str, str]:
         "HARNESS_LOAD_PROFILE": plan.profile.name,
         "HARNESS_LOAD_RECORDS": str(plan.report_dir / "records.jsonl"),
         "HARNESS_LOAD_PROGRESS_S": f"{plan.progress_s:g}",
+        # for the role users (loadtests/role_users.py); a team's own file ignores them
+        "HARNESS_LOAD_SPEC": plan.spec or "",
+        "HARNESS_LOAD_CONFIG": plan.config or "",
     }
 
 
@@ -172,6 +185,25 @@ def check_locustfile(plan: LoadPlan) -> list[str]:
         cause = next((line.strip() for line in reversed(output) if line.strip()), "no output")
         raise LocustfileError(f"the locust file {path} does not load: {cause}")
     return [line.strip() for line in done.stdout.splitlines()[1:] if line.strip()]
+
+
+def check_roles(plan: LoadPlan) -> str | None:
+    """Why the role users cannot run on this configuration, or None (before any user starts)."""
+    if not plan.config:
+        return "the role users need the configuration's roles: give --config harness.yaml"
+    from contracts.config import ConfigError
+    from contracts.document import DocumentError
+    from loadtests.role_api import RoleApi, RoleApiError
+
+    try:
+        api = RoleApi.load(plan.spec, plan.config)
+    except (ConfigError, DocumentError, RoleApiError) as e:
+        return str(e)
+    plan.say(
+        f"Roles         {api.title}: "
+        + ", ".join(f"{role} -> {op}" for role, op in api.roles.items())
+    )
+    return None
 
 
 @dataclass(frozen=True)
@@ -341,6 +373,11 @@ def execute(plan: LoadPlan) -> int:
         plan.say(f"harness load: {e}")
         return EXIT_BAD_INPUT
     plan.say(f"Users         {', '.join(classes) or '?'} from {plan.locustfile}")
+    if plan.role_users:
+        problem = check_roles(plan)
+        if problem:
+            plan.say(f"harness load: {problem}")
+            return EXIT_BAD_INPUT
     try:
         with _target(plan) as (base_url, control):
             access_ttl_s: float | None = None

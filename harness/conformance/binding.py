@@ -58,6 +58,12 @@ class RequestBuilder(Protocol):
 
     def awkward_answer(self, operation: str) -> tuple[Any, list[str]] | None: ...
 
+    def awkward_request(self, operation: str) -> tuple[Any, list[str]] | None: ...
+
+    def page_size_limit(self, operation: str) -> tuple[str, int] | None: ...
+
+    def kept_fields(self, operation: str, sent: Any, stored: Any) -> set[str] | None: ...
+
 
 @dataclass(frozen=True)
 class ApiBinding:
@@ -100,6 +106,24 @@ class ApiBinding:
         if self.requests is None:
             return None
         return self.requests.awkward_answer(self.operation(role))
+
+    def kept_fields(self, role: str, sent: Any, stored: Any) -> set[str] | None:
+        """Fields of a sent item that the item's schema lets a server keep as sent."""
+        if self.requests is None:
+            return None
+        return self.requests.kept_fields(self.operation(role), sent, stored)
+
+    def page_size_limit(self) -> tuple[str, int] | None:
+        """The list operation's page-size parameter and its maximum, when it has one."""
+        if self.requests is None or "list" not in self.roles:
+            return None
+        return self.requests.page_size_limit(self.operation("list"))
+
+    def awkward_request(self, role: str) -> tuple[Any, list[str]] | None:
+        """A request body of the role made awkward within the document's schema."""
+        if self.requests is None:
+            return None
+        return self.requests.awkward_request(self.operation(role))
 
     def item_ids(self, result: Any) -> list[str]:
         """The ids of the items a list call answered, as the read role takes them."""
@@ -194,6 +218,36 @@ class SpecRequests:
                 return p.name, min(wanted, int(top)) if isinstance(top, int | float) else wanted
         return None
 
+    def kept_fields(self, operation: str, sent: Any, stored: Any) -> set[str] | None:
+        """The top-level fields of `sent` (an item's fields, unwrapped) that the item's
+        schema lets a store keep as they were sent: a field the answer names otherwise
+        (`category_id` sent, `category` answered) or holds in another shape (variants
+        with ids) cannot be compared. None when the operation has no inferred resource."""
+        from mocks.resource_pages import props
+
+        binding = self._api.plans[operation].resource
+        if binding is None or not isinstance(sent, dict) or not isinstance(stored, dict):
+            return None
+        resource = binding.resource
+        known = props(resource)
+        return {
+            key
+            for key, value in sent.items()
+            if key in known
+            and key != resource.id_field
+            and resource.schema.is_valid({**stored, key: value})
+        }
+
+    def page_size_limit(self, operation: str) -> tuple[str, int] | None:
+        """(name, maximum) of the operation's page-size parameter, if it declares one."""
+        op = self._op(operation)
+        for name in PAGE_SIZE_NAMES:
+            p = op.parameter(name, "query")
+            if p is not None:
+                top = p.schema.get("maximum")
+                return (p.name, int(top)) if isinstance(top, int | float) else None
+        return None
+
     def body(self, operation: str) -> Any:
         """A valid request body of the operation, the same every time."""
         if operation not in self._bodies:
@@ -216,6 +270,18 @@ class SpecRequests:
             return None
         awkward = Awkward(success.body, success.schema.is_valid)
         return awkward.run(success.schema.schema), awkward.changed
+
+    def awkward_request(self, operation: str) -> tuple[Any, list[str]] | None:
+        """The operation's valid request body made awkward within its schema, and what
+        was changed; None when it takes no JSON body with a schema."""
+        from harness.conformance.awkward import Awkward
+
+        base = self.body(operation)
+        compiled = next(iter(self._api.plans[operation].bodies.values()), None)
+        if compiled is None or not isinstance(base, dict | list):
+            return None
+        awkward = Awkward(base, compiled.is_valid)
+        return awkward.run(compiled.schema), awkward.changed
 
     def item_path(self, operation: str, item_id: str) -> str:
         op = self._op(operation)

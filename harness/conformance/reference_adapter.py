@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -83,13 +83,16 @@ def _failure(kind: str, message: str, status: int | None = None) -> dict[str, An
     return {"ok": False, "error": {"kind": kind, "status": status, "message": message}}
 
 
-async def perform(api: AsyncApiClient, request: dict[str, Any]) -> dict[str, Any]:
+async def perform(
+    api: AsyncApiClient, request: dict[str, Any], ops: Mapping[str, Op] = OPS
+) -> dict[str, Any]:
     """One op's reply body (without the id)."""
     op, args = request.get("op"), request.get("args") or {}
     if op == "parallel":
-        replies = await asyncio.gather(*(perform(api, sub) for sub in args.get("ops", [])))
+        subs = args.get("ops", [])
+        replies = await asyncio.gather(*(perform(api, sub, ops) for sub in subs))
         return {"ok": True, "result": list(replies)}
-    handler = OPS.get(str(op))
+    handler = ops.get(str(op))
     if handler is None:
         return _failure("unexpected", f"unknown op {op!r}")
     cancel_after = request.get("cancel_after_ms")
@@ -130,7 +133,7 @@ def _log_to(path: str | None) -> None:
         )
 
 
-async def serve(base_url: str, options: ClientOptions) -> None:
+async def serve(base_url: str, options: ClientOptions, ops: Mapping[str, Op] = OPS) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -145,7 +148,7 @@ async def serve(base_url: str, options: ClientOptions) -> None:
             if request.get("op") == "shutdown":
                 _reply({"id": request.get("id"), "ok": True, "result": None})
                 return
-            body = await perform(api, request)
+            body = await perform(api, request, ops)
             _reply({"id": request.get("id"), **body})
 
 
@@ -154,13 +157,13 @@ def _reply(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def main() -> int:
+def main(ops: Mapping[str, Op] = OPS, name: str = "reference_adapter") -> int:
     base_url = os.environ.get("HARNESS_BASE_URL")
     if not base_url:
-        print("reference_adapter: HARNESS_BASE_URL is not set", file=sys.stderr)
+        print(f"{name}: HARNESS_BASE_URL is not set", file=sys.stderr)
         return 2
     _log_to(os.environ.get("HARNESS_LOG_FILE"))
-    asyncio.run(serve(base_url, _options_from_env()))
+    asyncio.run(serve(base_url, _options_from_env(), ops))
     return 0
 
 

@@ -189,6 +189,13 @@ def not_applicable(scenario: Scenario, binding: ApiBinding) -> str | None:
         )
     if scenario.demo_only and not binding.demo:
         return f"Not applicable to {binding.title}: {scenario.demo_only}."
+    limit = binding.page_size_limit() if scenario.lists_at_once else None
+    if limit is not None and limit[1] < scenario.lists_at_once:
+        name, top = limit
+        return (
+            f"Not applicable: this rule lists {scenario.lists_at_once} items in one call, and "
+            f"{binding.operation('list')}'s `{name}` allows at most {top} (its maximum)."
+        )
     return None
 
 

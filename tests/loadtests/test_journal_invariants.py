@@ -152,3 +152,54 @@ def test_judge_journal_reports_every_verdict_with_its_threshold() -> None:
     ]
     assert all(v.passed for v in verdicts)
     assert {v.name: v.limit for v in verdicts}["error_rate"] == Thresholds().max_error_rate
+
+
+def _expired(t: float, **fields: Any) -> dict[str, Any]:
+    """A request whose token had expired: the mock knows the token, not its account."""
+    return entry(
+        t,
+        status=401,
+        token_id="t1",
+        token_state="expired",
+        user_id=None,
+        session_id=None,
+        **fields,
+    )
+
+
+def test_a_401_replayed_once_with_a_renewed_token_is_one_call_and_no_retry() -> None:
+    journal = [
+        entry(0.0, user_id="u1"),  # t1 belongs to u1
+        _expired(5.0),
+        entry(
+            5.1,
+            method="POST",
+            path="/api/users/login",
+            operation="Login",
+            role="login",
+            user_id="u1",
+            session_id="s2",
+            token_id=None,
+        ),
+        entry(5.2, user_id="u1", session_id="s2", token_id="t2"),  # the replay
+    ]
+    calls = logical_calls(journal)
+    assert [(len(c.attempts), c.replays) for c in calls] == [(1, 0), (2, 1), (1, 0)]
+    assert error_rate(calls, 0.0).passed
+    verdict = retry_amplification(calls, 1.0)
+    assert verdict.passed, verdict.detail
+    assert verdict.facts["replays"] == 1
+
+
+def test_a_401_never_replayed_or_replayed_by_another_account_stays_a_failed_call() -> None:
+    journal = [
+        entry(0.0, user_id="u1"),
+        entry(0.1, user_id="u2", session_id="s9", token_id="t9"),
+        _expired(5.0),
+        entry(5.2, user_id="u2", session_id="s9", token_id="t9"),  # u2's own call
+        _expired(6.0),
+        entry(6.1 + RETRY_WINDOW_S + 1, user_id="u1", session_id="s2", token_id="t2"),  # late
+    ]
+    calls = logical_calls(journal)
+    assert all(c.replays == 0 for c in calls)
+    assert not error_rate(calls, 0.0).passed

@@ -10,6 +10,10 @@
 // naive retry wrapper around fetch that sends a POST again after a 5xx or a lost
 // answer, without an Idempotency-Key (R6 and R8 fail it). `--defect cents` keeps
 // every fractional number as whole cents, as a money model might (R17 fails it).
+// `--defect cents-in` does the same to what it sends: a created book's
+// replacementCost reaches the server rounded (R17's create half fails it).
+// `--defect relogin-every-401` logs in again on every 401 of a call, up to five
+// times, instead of once (R4 fails it).
 
 import { createInterface } from "node:readline";
 
@@ -19,7 +23,7 @@ const env = process.env;
 const defect = process.argv.includes("--defect")
   ? process.argv[process.argv.indexOf("--defect") + 1]
   : null;
-const DEFECTS = ["retry-post-without-key", "cents"];
+const DEFECTS = ["retry-post-without-key", "cents", "cents-in", "relogin-every-401"];
 if (defect !== null && !DEFECTS.includes(defect)) {
   console.error(`unknown defect ${defect}; known: ${DEFECTS.join(", ")}`);
   process.exit(2);
@@ -47,6 +51,7 @@ if (defect === "retry-post-without-key") {
 const library = new LibraryClient(env.HARNESS_BASE_URL ?? "http://127.0.0.1:8000/api", {
   timeoutMs: Number(env.HARNESS_TIMEOUT_S ?? 10) * 1000,
   backoffMs: Number(env.HARNESS_RETRY_BASE_MS ?? 200),
+  relogins: defect === "relogin-every-401" ? 5 : 1,
 });
 
 // The operations of the library's document this client can make, each answering
@@ -113,7 +118,8 @@ const OPS = {
   call: async ({ operation, path = {}, query = {}, body = null }) => {
     const run = OPERATIONS[operation];
     if (run === undefined) throw new BadArgs(`unknown operation ${operation}`);
-    const result = await run({ path, query, body });
+    const sent = defect === "cents-in" ? inCents(body) : body;
+    const result = await run({ path, query, body: sent });
     return defect === "cents" ? inCents(result) : result;
   },
 };

@@ -76,13 +76,14 @@ const segment = (value) => {
 export class LibraryClient {
   constructor(
     baseUrl,
-    { timeoutMs = 10_000, attempts = 3, maxWaitS = 30, backoffMs = 200 } = {},
+    { timeoutMs = 10_000, attempts = 3, maxWaitS = 30, backoffMs = 200, relogins = 1 } = {},
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, ""); // with its base path, e.g. .../api
     this.timeoutMs = timeoutMs;
     this.attempts = attempts; // per request, for the retries that are safe
     this.maxWaitS = maxWaitS; // the longest Retry-After it will honour
     this.backoffMs = backoffMs;
+    this.relogins = relogins; // logins again per call after a 401 (1: then it gives up)
     this.token = null;
     this.credentials = null;
   }
@@ -97,7 +98,7 @@ export class LibraryClient {
   async #send(method, path, { body, headers = {}, auth = "required", retrySafe }) {
     const safe = retrySafe ?? method === "GET";
     const cancel = cancelling.getStore();
-    let relogged = false;
+    let relogged = 0;
     for (let attempt = 1; ; attempt++) {
       if (cancel?.aborted) {
         throw new LibraryError(0, [`${method} ${path} cancelled`], { cause: cancel.reason });
@@ -143,8 +144,9 @@ export class LibraryClient {
       }
       const messages = errorMessages(parsed, `${method} ${path} answered ${answer.status}`);
       const wait = retryAfterSeconds(answer.headers.get("retry-after"));
-      if (answer.status === 401 && sent.Authorization && !relogged && this.credentials) {
-        relogged = true; // no refresh token in this API: log in again, once
+      if (answer.status === 401 && sent.Authorization && relogged < this.relogins &&
+        this.credentials) {
+        relogged++; // no refresh token in this API: log in again, once
         await this.login(this.credentials.email, this.credentials.password);
         attempt--;
         continue;

@@ -22,6 +22,7 @@ from harness.conformance.scenarios.auth import (
 from harness.conformance.scenarios.backoff import (
     R10,
     R10_ENV,
+    R10_ITEMS,
     R12,
     backoff_with_jitter,
     retry_budget,
@@ -74,13 +75,20 @@ SCENARIOS: dict[str, Scenario] = {
     "R1": Scenario(R1, single_flight_refresh, roles=REFRESHING),
     "R2": Scenario(R2, no_refresh_for_a_replaced_token, roles=(*REFRESHING, "list")),
     "R3": Scenario(R3, rotated_refresh_token_kept, roles=REFRESHING),
-    "R4": Scenario(R4, one_refresh_per_call, roles=REFRESHING),
+    # Renewal by the refresh role, else by logging in again (no refresh role needed).
+    "R4": Scenario(R4, one_refresh_per_call, roles=SESSION),
     "R5": Scenario(R5, failed_refresh, roles=REFRESHING),
     "R6": Scenario(R6, no_duplicate_creation, roles=("login", "create")),
     "R7": Scenario(R7, refused_connection_retried, adapter_env=R7_ENV, roles=("login",)),
     "R8": Scenario(R8, idempotency_keys, roles=("login", "create")),
     "R9": Scenario(R9, retry_after_honoured, roles=SESSION),
-    "R10": Scenario(R10, backoff_with_jitter, adapter_env=R10_ENV, roles=("login", "list", "read")),
+    "R10": Scenario(
+        R10,
+        backoff_with_jitter,
+        adapter_env=R10_ENV,
+        roles=("login", "list", "read"),
+        lists_at_once=R10_ITEMS,
+    ),
     "R11": Scenario(
         R11, attempts_are_bounded, adapter_env={"deadline_s": DEADLINE_S}, roles=SESSION
     ),

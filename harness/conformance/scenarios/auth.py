@@ -133,12 +133,22 @@ def rotated_refresh_token_kept(ctx: Context) -> Verdict:
 
 R4 = Rule(
     "R4",
-    "One refresh and one replay per call, then give up",
+    "One renewal and one replay per call, then give up",
     'OkHttp Authenticator ("give up if the request already tried to authenticate")',
 )
+LOGIN_AGAIN = Op("login")  # the renewal of an API without a refresh role
 
 
 def one_refresh_per_call(ctx: Context) -> Verdict:
+    """A resource that keeps answering 401: the client renews its session once (the
+    refresh role; an API without one, by logging in again) and replays once, then
+    reports unauthorized. The harness's own login (start_session) is not counted."""
+    refreshing = "refresh" in binding.current().roles
+    renewal, (one, many) = (
+        (REFRESH, ("refresh", "refreshes"))
+        if refreshing
+        else (LOGIN_AGAIN, ("login again", "logins again"))
+    )
     ctx.start_session()
     ctx.control.add_fault(
         PROFILE.fault(
@@ -151,12 +161,13 @@ def one_refresh_per_call(ctx: Context) -> Verdict:
     )
     reply = PROFILE.call(ctx, timeout=30)
     entries = ctx.journal()
-    refreshes = len(REFRESH.of(entries))
+    renewals = len(renewal.of(entries))
+    renewed = one if renewals == 1 else many
     attempts = len(PROFILE.of(entries))
     problems = []
-    if refreshes > 1 or attempts > 2:
+    if renewals > 1 or attempts > 2:
         problems.append(
-            f"{refreshes} refreshes and {attempts} attempts for a resource that keeps "
+            f"{renewals} {renewed} and {attempts} attempts for a resource that keeps "
             "answering 401; expected at most 1 and 2"
         )
     if reply.error_kind != "unauthorized":
@@ -164,6 +175,6 @@ def one_refresh_per_call(ctx: Context) -> Verdict:
     return judged(
         R4,
         problems,
-        f"{refreshes} refresh, {attempts} attempts, then unauthorized.",
+        f"{renewals} {renewed}, {attempts} attempts, then unauthorized.",
         evidence_of(entries),
     )

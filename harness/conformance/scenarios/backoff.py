@@ -64,6 +64,8 @@ SHAPE = {BACKOFF: (3, 10), CAPPED: (3, 14)}
 MIN_SHARE = 2 / 3
 FAILURES = 3
 REFILL_CALLS = 30
+# One item per trial, listed in one call before the trials start.
+R10_ITEMS = sum(n * trials for n, trials in SHAPE.values())
 REFILL_BATCH = 3
 
 
@@ -86,7 +88,7 @@ class _Instance:
 
 def backoff_with_jitter(ctx: Context) -> Verdict:
     ctx.start_session()
-    ids = iter(ctx.product_ids(sum(n * trials for n, trials in SHAPE.values())))
+    ids = iter(ctx.product_ids(R10_ITEMS))
     names = {BACKOFF: "A", CAPPED: "C"}
     instances = [
         _Instance(f"{names[plan]}{n}", plan, [next(ids) for _ in range(trials)])

@@ -115,6 +115,9 @@ class Scenario:
     roles: tuple[str, ...] = ()
     # Set when the rule can be judged on the demo API only, and why.
     demo_only: str | None = None
+    # Items the rule lists in one call: a list operation whose page size cannot reach
+    # it makes the rule not applicable.
+    lists_at_once: int = 0
 
 
 @dataclass(frozen=True)

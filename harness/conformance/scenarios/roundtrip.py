@@ -11,15 +11,22 @@ Unknown fields may be dropped; a null description may come back absent.
 Another API's read answer is made awkward from its document's own schema
 (awkward.py): nulls where nullable, many decimals and integers for numbers,
 unicode, a date-time with an offset, absent optional fields, an unknown field
-where allowed. The client reports it back; only served values are judged there.
+where allowed. The client reports it back. Then, when the API has a create
+role, the client is asked to create an item with the create operation's valid
+body made awkward the same way; what reached the server is judged: the item
+the journal says was created is read back from the mock's store (with a
+session minted by the control API, not through the client) and compared with
+what was asked, as the document reads it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from harness.conformance import awkward, binding
-from harness.conformance.scenarios.base import Context, Op, evidence_of
+from harness.conformance.scenarios.base import CALL_S, Context, Op, evidence_of
 from harness.conformance.verdicts import Evidence, Outcome, Rule, Verdict
 
 R17 = Rule(
@@ -161,7 +168,7 @@ def _schema_round_trip(ctx: Context, api: binding.ApiBinding) -> Verdict:
     read = Op("read", {"id": item})
     ctx.only_fault(read.fault({"type": "status", "status": 200, "body": body}, select={"times": 1}))
     served = read.call(ctx)
-    evidence = evidence_of(ctx.journal()).with_lines(
+    evidence = evidence_of(ctx.journal(), "served").with_lines(
         [f"served, valid against the document: {', '.join(changed)}"]
     )
     if not served.ok:
@@ -173,6 +180,12 @@ def _schema_round_trip(ctx: Context, api: binding.ApiBinding) -> Verdict:
             evidence,
         )
     losses = awkward.differences(body, served.result, "answer")
+    sent = "Not sent: the API has no create role."
+    if "create" in api.roles:
+        created, sent, asked, entries = _created_half(ctx, api)
+        losses += created
+        creation = evidence_of(entries, "created").with_lines([asked])
+        evidence = Evidence.of_parts([evidence, creation])
     if losses:
         return _lost(losses, evidence)
     return Verdict(
@@ -180,6 +193,95 @@ def _schema_round_trip(ctx: Context, api: binding.ApiBinding) -> Verdict:
         Outcome.PASS,
         f"An answer made awkward within the document's schema ({len(changed)} values: "
         "nulls, decimals, unicode, offsets, absent and unknown fields) came back as the "
-        "document reads it.",
+        f"document reads it. {sent}",
         evidence,
     )
+
+
+CREATE_ANY = Op("create")
+
+
+def _created_half(
+    ctx: Context, api: binding.ApiBinding
+) -> tuple[list[str], str, str, list[dict[str, Any]]]:
+    """What the client lost creating an item with awkward valid values, a sentence for
+    the summary, a line saying what was asked, and the journal of the creation."""
+    made = api.awkward_request("create")
+    if made is None or not made[1]:
+        none = "Not sent: the create operation takes no body with values to make awkward."
+        return [], none, none, []
+    body, changed = made
+    ctx.control.clear_faults()
+    ctx.control.clear_journal()
+    op, args = CREATE_ANY.request()
+    reply = ctx.adapter.call(op, {**args, "body": body}, timeout=CALL_S)
+    entries = ctx.journal()
+    created = [
+        e for e in CREATE_ANY.of(entries) if (e.get("effect") or {}).get("kind") == "created"
+    ]
+    line = f"sent, valid against the document: {', '.join(changed)}"
+    if not reply.ok:
+        line += f"; the client reported {reply.error_kind}"
+    if not created:
+        why = "" if reply.ok else f" ({reply.error_kind}: {reply.error.get('message')})"
+        return (
+            [f"creating an item with valid awkward values created nothing{why}"],
+            "",
+            line,
+            entries,
+        )
+    stored = _stored(ctx, api, str(created[-1]["effect"]["id"]))
+    if stored is None:
+        return ["the created item could not be read back from the mock"], "", line, entries
+    sent, kept = _aligned(body, stored)
+    judged = api.kept_fields("create", sent, kept)
+    if judged is not None and isinstance(sent, dict):
+        skipped = sorted(set(sent) - judged - {awkward.EXTRA})
+        if skipped:
+            line += (
+                f"; not compared: {', '.join(skipped)} (the document's item holds them "
+                "under another name or shape)"
+            )
+        sent = {k: v for k, v in sent.items() if k in judged}
+    losses = [
+        loss.replace(", reported ", ", stored ") for loss in awkward.differences(sent, kept, "sent")
+    ]
+    said = (
+        f"An item created with {len(changed)} awkward values was stored as sent "
+        f"({len(sent) if isinstance(sent, dict) else 'all'} fields compared)."
+    )
+    return losses, said, line, entries
+
+
+def _stored(ctx: Context, api: binding.ApiBinding, item_id: str) -> Any:
+    """The item as the mock stored it, read with a minted session (not the client's)."""
+    token = ctx.control.mint_session().get("access_token")
+    headers = {"Authorization": api.bearer(token)} if token else {}
+    with httpx.Client(base_url=ctx.control.base_url, timeout=CALL_S) as http:
+        answer = http.get(api.item_path(item_id), headers=headers)
+    return answer.json() if answer.status_code == 200 else None
+
+
+def _aligned(sent: Any, stored: Any) -> tuple[Any, Any]:
+    """The request's values and the stored item's at the same depth: an envelope on one
+    side only (`{"book": {...}}` sent, the bare item answered, or the reverse) is opened."""
+    for _ in range(3):
+        if not (isinstance(sent, dict) and isinstance(stored, dict)):
+            break
+        if len(sent) == 1 and list(sent) == list(stored):  # the same envelope on both sides
+            inner, kept = next(iter(sent.values())), next(iter(stored.values()))
+            if isinstance(inner, dict) and isinstance(kept, dict):
+                sent, stored = inner, kept
+                continue
+        if len(sent) == 1 and next(iter(sent)) not in stored:
+            inner = next(iter(sent.values()))
+            if isinstance(inner, dict):
+                sent = inner
+                continue
+        if len(stored) == 1 and next(iter(stored)) not in sent:
+            inner = next(iter(stored.values()))
+            if isinstance(inner, dict):
+                stored = inner
+                continue
+        break
+    return sent, stored

@@ -123,3 +123,25 @@ def test_the_demos_own_configuration_judges_the_demo_through_v1(
     assert "the demo API (adapter protocol v1)" in out
     assert "PASS  R15" in out
     assert "--config contracts/harness.yaml" in report.read_text(encoding="utf-8")
+
+
+def test_r10_is_not_applicable_when_the_list_cannot_return_its_items_at_once(
+    library: ApiBinding, tmp_path: Path
+) -> None:
+    assert library.page_size_limit() == ("limit", 100)
+    assert not_applicable(SCENARIOS["R10"], library) is None  # 100 >= 72
+    # The same document with a page of at most 50: R10 needs 72 items in one listing.
+    text = (LIBRARY / "openapi.yaml").read_text(encoding="utf-8")
+    anchor = "minimum: 1\n        maximum: 100\n        default: 20"
+    assert anchor in text
+    small = tmp_path / "openapi.yaml"
+    small.write_text(text.replace(anchor, anchor.replace("100", "50")), encoding="utf-8")
+    config = load_config(LIBRARY / "harness.yaml", env={}, overrides={"spec": str(small)})
+    narrow = spec_binding(compile_spec(str(small), config), config)
+    why = not_applicable(SCENARIOS["R10"], narrow)
+    assert why == (
+        "Not applicable: this rule lists 72 items in one call, and ListBooks's `limit` "
+        "allows at most 50 (its maximum)."
+    )
+    assert not_applicable(SCENARIOS["R18"], narrow) is None  # R18 lists only a few
+    assert not_applicable(SCENARIOS["R10"], demo_binding()) is None
