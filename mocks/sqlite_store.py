@@ -2,8 +2,8 @@
 
 The `StateStore` of mocks/state_store.py for worker processes: fault rules with
 their version and counters, the reset epoch, the clock's offset and the config;
-the tables the shared journal, tokens and keys use (mocks/shared_*.py) are
-created here too, so one file holds one schema.
+the tables the shared journal, tokens, keys and a document's items use
+(mocks/shared_*.py) are created here too, so one file holds one schema.
 """
 
 from __future__ import annotations
@@ -42,6 +42,13 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
     created_at REAL NOT NULL, response TEXT, PRIMARY KEY (scope, key));
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, seen_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    collection TEXT NOT NULL, parents TEXT NOT NULL, key TEXT NOT NULL, item TEXT NOT NULL,
+    PRIMARY KEY (collection, parents, key));
+CREATE TABLE IF NOT EXISTS item_owners (
+    collection TEXT NOT NULL, parents TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL,
+    PRIMARY KEY (collection, parents, key));
+CREATE TABLE IF NOT EXISTS item_serials (collection TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 # Tokens (mocks/shared_tokens.py): the signing key and counters; a reset starts them anew.
 _TOKEN_META = {
@@ -61,6 +68,7 @@ _META_DEFAULTS = {
     "token_key": "",
     "config": "",
     "config_version": "0",
+    "items_generation": "0",
     **_TOKEN_META,
 }
 
@@ -84,6 +92,10 @@ class SqliteStateStore:
         )
         self._lock = threading.RLock()
         self._rules_version: int | None = None
+        self._items_generation: int | None = None
+        self._depth = 0  # write transactions open in this connection (nested: one)
+        # Run inside a reset's transaction (`next_epoch`): a document's items reseed there.
+        self.epoch_hooks: list[Callable[[sqlite3.Connection], None]] = []
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
         with self.write() as db:
@@ -101,14 +113,26 @@ class SqliteStateStore:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: the write lock from its first statement to commit."""
+        """One write transaction: the write lock from its first statement to commit.
+        A write inside another is part of it (one commit, or one rollback, at the end)."""
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
             self._begin_immediate()
+            self._depth = 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._items_generation = None  # what this one counted never happened
                 raise
+            finally:
+                self._depth = 0
             self._db.execute("COMMIT")
 
     def _begin_immediate(self) -> None:
@@ -183,6 +207,8 @@ class SqliteStateStore:
             db.execute("DELETE FROM refresh_tokens")
             db.execute("DELETE FROM idempotency_keys")
             set_meta(db, epoch=epoch + 1, token_key=secrets.token_hex(32), **_TOKEN_META)
+            for hook in self.epoch_hooks:
+                hook(db)
             return epoch + 1
 
     def sync_marks(self) -> SyncMarks:
@@ -192,13 +218,29 @@ class SqliteStateStore:
         marks = dict(
             self.read_all(
                 "SELECT key, value FROM meta "
-                "WHERE key IN ('epoch', 'clock_offset', 'config_version', 'rules_version')"
+                "WHERE key IN ('epoch', 'clock_offset', 'config_version', 'rules_version', "
+                "'items_generation')"
             )
         )
         self._rules_version = int(marks["rules_version"])
+        self._items_generation = int(marks["items_generation"])
         return SyncMarks(
             int(marks["epoch"]), float(marks["clock_offset"]), int(marks["config_version"])
         )
+
+    def items_generation(self) -> int:
+        """The items' write count: as of this request's sync marks, or of now."""
+        if self._items_generation is not None:
+            return self._items_generation
+        return int(self.meta("items_generation"))
+
+    def bump_items_generation(self, db: sqlite3.Connection) -> None:
+        """One more item write (inside the caller's transaction)."""
+        row = db.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'items_generation' RETURNING value"
+        ).fetchone()
+        if self._items_generation is not None:
+            self._items_generation = int(row[0])
 
     def publish_config(self, text: str) -> None:
         with self.write() as db:
