@@ -198,18 +198,36 @@ class SqliteStateStore:
         return int(self.meta("epoch"))
 
     def next_epoch(self) -> int:
-        """A reset: the next epoch, and what every worker shares of sessions, idempotency
-        keys and the clock starts anew (a new signing key: no token of the last life is
-        valid). Not the nonces: see MockState.reset."""
+        """A reset: the next epoch, and what every worker shares starts anew in the same
+        transaction: fault rules and counters, the journal, sessions, idempotency keys,
+        the clock (a new signing key: no token of the last life is valid) and, through
+        `epoch_hooks`, a document's items. One transaction, so a request another worker
+        journals (or a rule it adds) once the epoch has moved is the new run's, never
+        wiped by a clear that came after. Not the nonces: see MockState.reset."""
         with self.write() as db:
-            epoch = int(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
-            db.execute("DELETE FROM sessions")
-            db.execute("DELETE FROM refresh_tokens")
-            db.execute("DELETE FROM idempotency_keys")
-            set_meta(db, epoch=epoch + 1, token_key=secrets.token_hex(32), **_TOKEN_META)
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            epoch = int(meta["epoch"]) + 1
+            for table in (
+                "sessions", "refresh_tokens", "idempotency_keys",
+                "rule_counts", "journal", "journal_counters",
+            ):  # fmt: skip
+                db.execute(f"DELETE FROM {table}")  # names from this list
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").fetchone()
+            rules_version = int(meta["rules_version"]) + 1
+            set_meta(
+                db,
+                epoch=epoch,
+                token_key=secrets.token_hex(32),
+                rules="[]",
+                rules_version=rules_version,
+                journal_cleared_through=row[0] if row else 0,
+                **_TOKEN_META,
+            )
             for hook in self.epoch_hooks:
                 hook(db)
-            return epoch + 1
+        if self._rules_version is not None:
+            self._rules_version = rules_version
+        return epoch
 
     def sync_marks(self) -> SyncMarks:
         """The epoch, the clock's offset and the config's version, in one read; and the

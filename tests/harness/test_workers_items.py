@@ -7,6 +7,7 @@ so two creates with one title race for one id."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,17 @@ def per_worker(realworld: Workers) -> Iterator[list[list[httpx.Client]]]:
     groups[0][0].post(CONTROL + "/reset").raise_for_status()
     for group in groups:
         for client in group:
-            login = client.post("/api/users/login", json={"user": READER})
-            assert login.status_code == 200, login.text
-            client.headers["Authorization"] = "Token " + login.json()["user"]["token"]
+            _log_in(client)
     yield groups
     for group in groups:
         for client in group:
             client.close()
+
+
+def _log_in(client: httpx.Client) -> None:
+    login = client.post("/api/users/login", json={"user": READER})
+    assert login.status_code == 200, login.text
+    client.headers["Authorization"] = "Token " + login.json()["user"]["token"]
 
 
 def _count(client: httpx.Client) -> int:
@@ -154,3 +159,41 @@ def test_concurrent_updates_of_one_item_from_both_workers_lose_no_write(
     _race(writers, send)
     final = writers[1].get(f"/api/articles/{slug}").json()["article"]
     assert (final["body"], final["description"]) == ("body 24", "description 24")
+
+
+def test_resets_on_one_worker_while_the_other_creates_leave_journal_and_items_agreeing(
+    per_worker: list[list[httpx.Client]],
+) -> None:
+    """Every item of the current run was created by a request the journal records, and
+    every create it records made an item: a create racing a reset is wholly of one run."""
+    resetter, creator = per_worker[0][0], per_worker[1][0]
+    seeded = {
+        a["slug"] for a in creator.get("/api/articles", params={"limit": 1000}).json()["articles"]
+    }
+
+    created: list[int] = []
+
+    def send(index: int, client: httpx.Client) -> None:
+        for n in range(40):
+            if index == 0:
+                if n < 5:  # five resets, spread over the creates
+                    deadline = time.monotonic() + 30
+                    while len(created) < 7 * n + 3 and time.monotonic() < deadline:
+                        time.sleep(0.002)
+                    client.post(CONTROL + "/reset").raise_for_status()
+            else:
+                answer = client.post("/api/articles", json=_article(f"Race {n}", "b"))
+                assert answer.status_code in (201, 401), answer.text
+                created.append(answer.status_code)
+                if answer.status_code == 401:  # a reset ended the session: log in again
+                    _log_in(client)
+
+    _race([resetter, creator], send)
+    listed = creator.get("/api/articles", params={"limit": 1000}).json()["articles"]
+    items = {a["slug"] for a in listed} - seeded
+    entries = resetter.get(CONTROL + "/journal").json()["entries"]
+    journaled = {
+        e["effect"]["id"] for e in entries if (e.get("effect") or {}).get("kind") == "created"
+    }
+    assert items == journaled
+    assert items  # creates landed in the run that remains, after the last reset
