@@ -68,11 +68,12 @@ class SharedJournal(Journal):
     def _append(self, entry: Mapping[str, Any], names: Sequence[str], epoch: int) -> int | None:
         """Append one entry (its `seq` assigned here) and count it; None (nothing kept)
         if the store's epoch moved past `epoch`: the flow began before a reset."""
-        with self._store.write() as db:  # two statements: a write is a worker's hot path
+        text = json.dumps(entry)  # before the lock: the other workers wait while it is held
+        with self._store.write(quiet=True) as db:  # two statements: a worker's hot path
             cursor = db.execute(
                 "INSERT INTO journal (entry) SELECT ? "
                 "WHERE (SELECT value FROM meta WHERE key = 'epoch') = ?",
-                (json.dumps(entry), str(epoch)),
+                (text, str(epoch)),
             )
             if not cursor.rowcount:
                 return None

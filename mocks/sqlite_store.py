@@ -9,9 +9,11 @@ the tables the shared journal, tokens, keys and a document's items use
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import secrets
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -73,6 +75,42 @@ _META_DEFAULTS = {
 }
 
 
+class ChangeSignal:
+    """Eight bytes in a file every worker maps: a new value after each commit that changes
+    what workers cache (the meta marks, sessions, items), so a worker re-reads those only
+    when another changed them. Not after a journal row or a rule count: those are never
+    cached, and under load another worker writes them at every request.
+
+    The value is bumped after the commit, and a reader looks at it before it reads: a
+    change is seen at latest by the next read after the bump, which comes before the
+    writer's answer goes out. Values are never reused (a random start per process, then
+    one more per bump), so two workers bumping at once cannot undo each other."""
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)
+            self._map = mmap.mmap(fd, 8)
+        finally:
+            os.close(fd)
+        self._next = secrets.randbits(63) << 1
+
+    def value(self) -> int:
+        return int(_U64.unpack_from(self._map)[0])
+
+    def bump(self) -> None:
+        self._next = (self._next + 1) & 0xFFFFFFFFFFFFFFFF
+        _U64.pack_into(self._map, 0, self._next)
+
+    def close(self) -> None:
+        self._map.close()
+
+
+_U64 = struct.Struct("<Q")
+CACHE_LIMIT = 4096  # entries read under one signal value, then the cache starts again
+
+
 class SqliteStateStore:
     """The state in one SQLite file (WAL), shared by every worker that opens it.
 
@@ -94,6 +132,10 @@ class SqliteStateStore:
         self._rules_version: int | None = None
         self._items_generation: int | None = None
         self._depth = 0  # write transactions open in this connection (nested: one)
+        self._changes = False  # the open transaction changed what workers cache
+        self.signal = ChangeSignal(self.path.with_name(self.path.name + "-signal"))
+        self._cache: dict[Any, Any] = {}
+        self._cache_seen = -1
         # Run inside a reset's transaction (`next_epoch`): a document's items reseed there.
         self.epoch_hooks: list[Callable[[sqlite3.Connection], None]] = []
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -112,10 +154,12 @@ class SqliteStateStore:
         self._db.execute("PRAGMA busy_timeout = 0")
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, *, quiet: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction: the write lock from its first statement to commit.
-        A write inside another is part of it (one commit, or one rollback, at the end)."""
+        A write inside another is part of it (one commit, or one rollback, at the end).
+        `quiet`: it changes nothing any worker caches (a journal row, a rule count)."""
         with self._lock:
+            self._changes = self._changes or not quiet
             if self._depth:
                 self._depth += 1
                 try:
@@ -134,6 +178,21 @@ class SqliteStateStore:
             finally:
                 self._depth = 0
             self._db.execute("COMMIT")
+            if self._changes:
+                self._changes = False
+                self.signal.bump()
+
+    def cached(self, key: Any, read: Callable[[], T]) -> T:
+        """`read()`, or what it answered since the last change any worker signalled."""
+        seen = self.signal.value()  # before the read: a change after it shows next time
+        if seen != self._cache_seen or len(self._cache) > CACHE_LIMIT:
+            self._cache.clear()
+            self._cache_seen = seen
+        try:
+            return self._cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._cache[key] = read()
+            return value
 
     def _begin_immediate(self) -> None:
         _retrying(lambda: self._db.execute("BEGIN IMMEDIATE"))
@@ -185,7 +244,7 @@ class SqliteStateStore:
 
     @contextmanager
     def counters(self) -> Iterator[CounterTransaction]:
-        with self.write() as db:
+        with self.write(quiet=True) as db:
             yield _SqliteCounters(db)
 
     def counts(self, keys: Sequence[str]) -> dict[str, RuleCounts]:
@@ -233,13 +292,7 @@ class SqliteStateStore:
         """The epoch, the clock's offset and the config's version, in one read; and the
         rules' version, which `rules_version` answers from then on until the next call
         (a worker calls this at the start of each request: one read, not three)."""
-        marks = dict(
-            self.read_all(
-                "SELECT key, value FROM meta "
-                "WHERE key IN ('epoch', 'clock_offset', 'config_version', 'rules_version', "
-                "'items_generation')"
-            )
-        )
+        marks: dict[str, str] = self.cached("marks", self._read_marks)
         self._rules_version = int(marks["rules_version"])
         self._items_generation = int(marks["items_generation"])
         return SyncMarks(
@@ -259,6 +312,15 @@ class SqliteStateStore:
         ).fetchone()
         if self._items_generation is not None:
             self._items_generation = int(row[0])
+
+    def _read_marks(self) -> dict[str, str]:
+        return dict(
+            self.read_all(
+                "SELECT key, value FROM meta "
+                "WHERE key IN ('epoch', 'clock_offset', 'config_version', 'rules_version', "
+                "'items_generation')"
+            )
+        )
 
     def publish_config(self, text: str) -> None:
         with self.write() as db:
@@ -297,6 +359,7 @@ class SqliteStateStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self.signal.close()
 
 
 class _SqliteCounters:
