@@ -4,9 +4,12 @@ through evictions in batches and clears."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mitmproxy.test import tflow
@@ -94,3 +97,35 @@ def test_a_reset_keeps_what_another_worker_journals_and_adds_while_it_runs(
     assert [e.seq for e in entries] == [kept.seq]
     assert state.journal.counters["requests"] == 1
     assert [r["rule"]["action"]["status"] for r in state.faults.describe()] == [503]
+
+
+def test_flows_answered_in_one_turn_of_the_loop_are_recorded_in_one_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStateStore(tmp_path / "s.db", durable=False)
+    journal = SharedJournal(store)
+    commits: list[int] = []
+    write = store.write
+
+    def counted_write(*, quiet: bool = False) -> Any:
+        commits.append(1)
+        return write(quiet=quiet)
+
+    monkeypatch.setattr(store, "write", counted_write)
+    flows = [tflow.tflow(resp=True) for _ in range(5)]
+    for n, flow in enumerate(flows):
+        flow.request.path = f"/v1/products/p-{n}"
+
+    async def answer_all() -> int:
+        waits = [journal.record_soon(flow) for flow in flows]
+        before = journal.last_seq  # nothing written yet: the flows wait for one commit
+        await asyncio.gather(*[w for w in waits if w is not None])
+        return before
+
+    assert asyncio.run(answer_all()) == 0
+    assert commits == [1]
+    entries, missed = journal.since(0)
+    assert [(e.seq, e.path) for e in entries] == [(n + 1, f"/v1/products/p-{n}") for n in range(5)]
+    assert (missed, journal.counters["requests"]) == (0, 5)
+    assert journal.record_soon(tflow.tflow(resp=True)) is None  # no loop: recorded at once
+    assert journal.last_seq == 6
