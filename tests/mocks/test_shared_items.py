@@ -87,18 +87,19 @@ def _writing_flow(epoch: int) -> Any:
 
 
 class _Increment:
-    """A request that reads an item, waits for the other worker's to read too (or 0.5 s),
-    and writes it back with one more: the read-modify-write `Resources` makes."""
+    """A request that reads an item, waits for the other worker's to read too (or `wait`
+    seconds), and writes it back with one more: the read-modify-write `Resources` makes."""
 
     def __init__(
         self, store: SharedItemStore, r: Resource, mine: threading.Event, theirs: threading.Event
     ) -> None:
         self.store, self.r, self.mine, self.theirs = store, r, mine, theirs
+        self.wait = 0.5
 
     def request(self, flow: Any) -> None:
         item = self.store.get(self.r, (), "counter") or {"id": 0, "n": 0}
         self.mine.set()
-        self.theirs.wait(0.5)
+        self.theirs.wait(self.wait)
         self.store.put(self.r, (), "counter", dict(item, n=item["n"] + 1))
         flow.response = "answered"
 
@@ -112,6 +113,11 @@ def test_two_workers_changing_one_item_at_once_lose_no_write(
     stores = [SharedItemStore(w, resources, VirtualClock()) for w in workers]
     read = [threading.Event(), threading.Event()]
     addons = [_Increment(stores[i], r, read[i], read[1 - i]) for i in range(2)]
+    for addon in addons:
+        # With one transaction the other cannot read until this one commits: waiting is
+        # the test's whole time, so short. Without, the other reads as soon as its thread
+        # runs: a long bound only matters on a crowded machine (no early write).
+        addon.wait = 0.3 if atomic else 10.0
     requests = [ItemWrites(a, s) if atomic else a for a, s in zip(addons, stores, strict=True)]
     flows = [_writing_flow(0), _writing_flow(0)]
     threads = [
