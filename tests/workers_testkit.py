@@ -63,7 +63,8 @@ def workers(*args: str, count: int = 2, scratch: Path | None = None) -> Iterator
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     pids: list[int] = []
     try:
-        banner = read_until(process, BANNER_END, timeout=60)
+        # Longer than the supervisor's own start timeout, so its message is what a slow start shows.
+        banner = read_until(process, BANNER_END, timeout=150)
         url = re.search(r"Control API\s+(http://127\.0\.0\.1:\d+)/__harness/", banner)
         listed = re.search(r"Workers\s+(\d+) processes \(pids ([\d, ]+)\)", banner)
         assert url, banner
