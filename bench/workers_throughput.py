@@ -16,6 +16,13 @@ How: as mock_throughput (interleaved rounds after a warm-up; the load
 generator on the second CPU). One-worker targets are pinned to the first CPU;
 the two workers get both, so on a 2-CPU machine one of them shares its CPU
 with the load generator: read the ratio with that in mind (the table says it).
+
+A second table does the same for a document-served mock (`--config`, the
+books document with its item read secured: `GET /api/books/1`, items in the
+shared store with 2 workers or SQLite state), and beside it Prism (the
+reference spec mock, stateless, pinned to one CPU as one worker is) when
+`prism` is on PATH or `--prism` names it (`npm install @stoplight/prism-cli`
+in a scratch folder; its `node_modules/.bin/prism`).
 """
 
 from __future__ import annotations
@@ -23,21 +30,35 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from bench import options
-from bench.loadgen import LoadResult, choose_generators, combine, interleaved, measure, run_builtin
+from bench.loadgen import (
+    LoadResult,
+    LoadSpec,
+    choose_generators,
+    combine,
+    interleaved,
+    measure,
+    run_builtin,
+)
 from bench.mock_throughput import Target, prepare
 from bench.report import format_table, machine, rate_cells, run_context, write_json
-from bench.servers import CpuPlan, Running, mock_launch, pinned, start, stop
+from bench.servers import HOST, PORT, CpuPlan, Launch, Running, mock_launch, pinned, start, stop
+from bench.spec_mock_throughput import secured_books, spec_login
 
 ONE = "1-worker"
+SPEC_ONE = "spec-1-worker"
+PRISM = "prism"
+TWO = ("2-workers", "spec-2-workers")
 TARGET_RATIO = 1.7
 _PIDS = re.compile(r"Workers\s+\d+ processes \(pids ([\d, ]+)\)")
 _TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
@@ -69,6 +90,59 @@ def all_targets(state_dir: Path) -> list[Target]:
     ]
 
 
+def spec_targets(state_dir: Path, config: Path, prism: str | None) -> list[Target]:
+    """The same three for a document's mock, and Prism on that document if installed."""
+    optimized = {"PYTHONOPTIMIZE": "1"}
+    served = ("--config", str(config))
+    found = [
+        Target(SPEC_ONE, "spec: 1 worker, in memory", True, mock_launch(*served, env=optimized)),
+        Target(
+            "spec-1-worker-sqlite",
+            "spec: 1 worker, SQLite state",
+            True,
+            mock_launch(*served, "--state", str(state_dir / "spec.sqlite"), env=optimized),
+        ),
+        Target(
+            "spec-2-workers",
+            "spec: 2 workers, SQLite",
+            True,
+            mock_launch(*served, "--workers", "2"),
+        ),
+    ]
+    if prism:
+        document = str(config.with_name("openapi.yaml"))
+        argv = (prism, "mock", "--host", HOST, "--port", PORT, "--errors", "false", document)
+        found.append(Target(PRISM, "Prism (stateless), 1 CPU", False, Launch(argv)))
+    return found
+
+
+def prepare_spec(
+    targets: list[Target], running: dict[str, Running], args: argparse.Namespace
+) -> dict[str, LoadSpec]:
+    """GET /api/books/1 with a token from each mock (Prism: the first mock's, which it only
+    checks is there; it serves the paths without the document's base path); every
+    target must answer it 200, and 401 without a token."""
+    auth = {t.key: spec_login(running[t.key])[0] for t in targets if t.is_mock}
+    specs = {}
+    for t in targets:
+        token = auth.get(t.key) or next(iter(auth.values()))
+        spec = LoadSpec(
+            host=HOST,
+            port=running[t.key].port,
+            path="/books/1" if t.key == PRISM else "/api/books/1",  # Prism drops the base
+            headers={"Authorization": token},
+            connections=args.connections,
+            duration_s=args.duration / args.rounds,
+        )
+        status = httpx.get(spec.url, headers=spec.headers, timeout=10.0).status_code
+        if status != 200:
+            raise RuntimeError(f"{t.key}: GET {spec.path} answered {status}, not 200")
+        if httpx.get(spec.url, timeout=10.0).status_code != 401:
+            raise RuntimeError(f"{t.key}: the item read is not secured")
+        specs[t.key] = spec
+    return specs
+
+
 def server_pids(server: Running) -> list[int]:
     """The target's processes: the mock, or the parent and its workers."""
     found = _PIDS.search(server.log.read_text(errors="replace"))
@@ -90,8 +164,8 @@ def run_rounds(
     running: dict[str, Running],
     generators: list[str],
     args: argparse.Namespace,
+    specs: dict[str, LoadSpec],
 ) -> list[Measured]:
-    specs = prepare(targets, running, args)
     pids = {t.key: server_pids(running[t.key]) for t in targets}
     for t in targets:
         print(f"  warm-up {t.label}", flush=True)
@@ -120,12 +194,12 @@ def run_rounds(
     ]
 
 
-def table(rows: list[Measured]) -> str:
-    one = {r.generator: r.result.rate for r in rows if r.target.key == ONE}
+def table(rows: list[Measured], base: str = ONE) -> str:
+    one = {r.generator: r.result.rate for r in rows if r.target.key == base}
     lines = []
     for row in rows:
-        base = one.get(row.generator)
-        ratio = f"{row.result.rate / base:.2f}x" if base else "-"
+        rate = one.get(row.generator)
+        ratio = f"{row.result.rate / rate:.2f}x" if rate else "-"
         cpu = f"{row.cpu_us_per_request:.0f}"
         lines.append([row.target.label, row.generator, *rate_cells(row.result), cpu, ratio])
     header = ["target", "generator", "requests/s", "p50 ms", "p99 ms", "errors"]
@@ -142,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         quick="3 s per target, 1 round, 1 s warm-up",
     )
     options.add_rounds_and_generator(parser, rounds=2)
+    parser.add_argument(
+        "--prism", metavar="PATH", help="Prism's executable (default: `prism` on PATH, if any)"
+    )
+    parser.add_argument(
+        "--no-spec", action="store_true", help="only the demo's table, not the document's"
+    )
     return parser
 
 
@@ -160,32 +240,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = CpuPlan.detect()
     logs = args.json.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    for stale in logs.glob("one.sqlite*"):
+    for stale in [*logs.glob("one.sqlite*"), *logs.glob("spec.sqlite*")]:
         stale.unlink()
     targets = all_targets(logs)
+    groups: list[tuple[list[Target], Any, str]] = [(targets, prepare, ONE)]
+    if not args.no_spec:
+        config = secured_books(args.json.parent / "workers_books")
+        prism = args.prism or shutil.which("prism")
+        groups.append((spec_targets(logs, config, prism), prepare_spec, SPEC_ONE))
     info = machine()
     both = plan.server | plan.load if plan.server and plan.load else None
     print(f"load generator: {', '.join(generators)}; {plan.describe()}")
     print("one worker on the servers' CPU; two workers on both CPUs (sharing one with the load)")
+    print(f"load average before: {_load_average()}")
     running: dict[str, Running] = {}
+    tables: list[tuple[list[Measured], str]] = []
     try:
-        for t in targets:
-            cpus = both if t.key == "2-workers" else plan.server
-            running[t.key] = start(t.key, t.launch, logs, cpus)
-        with pinned(plan.load):
-            rows = run_rounds(targets, running, generators, args)
+        for found, prepare_group, base in groups:
+            for t in found:
+                cpus = both if t.key in TWO else plan.server
+                running[t.key] = start(t.key, t.launch, logs, cpus)
+            specs = prepare_group(found, running, args)
+            with pinned(plan.load):
+                tables.append((run_rounds(found, running, generators, args, specs), base))
+            for t in found:  # idle servers cost little, but the next group runs alone
+                stop(running.pop(t.key).process)
     except (RuntimeError, httpx.HTTPError, subprocess.SubprocessError, ValueError, OSError) as e:
         print(f"workers_throughput: {e}", file=sys.stderr)
         return 1
     finally:
         for server in running.values():
             stop(server.process)
+    after = _load_average()
     print()
-    print(table(rows))
-    ratios = [r.result.rate / rows[0].result.rate for r in rows if r.target.key == "2-workers"]
-    if ratios and rows[0].result.rate:
-        met = "met" if ratios[0] >= TARGET_RATIO else "NOT met"
-        print(f"\n2 workers / 1 worker = {ratios[0]:.2f}x (target >= {TARGET_RATIO}x): {met}")
+    rows = [r for group, _ in tables for r in group]
+    for group, base in tables:
+        print(table(group, base))
+        two = [r for r in group if r.target.key in TWO]
+        one = next((r for r in group if r.target.key == base), None)
+        if two and one and one.result.rate:
+            ratio = two[0].result.rate / one.result.rate
+            met = "met" if ratio >= TARGET_RATIO else "NOT met"
+            print(f"2 workers / 1 worker = {ratio:.2f}x (target >= {TARGET_RATIO}x): {met}")
+        print()
+    print(f"load average after: {after} (other engineers' tests share this machine)")
     results = [
         {
             "target": r.target.key,
@@ -199,9 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         for r in rows
     ]
-    write_json(
-        args.json, "workers_throughput", info | run_context(args, plan.describe()), results=results
-    )
+    context = info | run_context(args, plan.describe()) | {"load_average_after": after}
+    write_json(args.json, "workers_throughput", context, results=results)
     print(f"\nresults written to {args.json}")
     if any(r.result.errors for r in rows):
         print(
@@ -210,6 +307,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

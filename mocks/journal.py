@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,11 @@ class Journal:
         self._entries.append(entry)
         self.counters.update(counted(entry))
         return entry
+
+    def record_soon(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        """`record`, or (a shared journal) an awaitable for when it is recorded."""
+        self.record(flow)
+        return None
 
     def since(self, seq: int, limit: int | None = None) -> tuple[list[JournalEntry], int]:
         """Entries after `seq` (oldest first), and how many of those the ring evicted."""
@@ -200,10 +206,11 @@ class JournalAddon:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         note(flow).epoch = self._state.epoch
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         n = note(flow)
         if not n.control and n.epoch == self._state.epoch:
-            self._state.journal.record(flow)
+            return self._state.journal.record_soon(flow)  # answered once recorded
+        return None
 
     def error(self, flow: http.HTTPFlow) -> None:
         n = note(flow)

@@ -25,7 +25,8 @@ Parents = tuple[str, ...]
 
 
 class ItemStore(Protocol):
-    generation: int
+    @property
+    def generation(self) -> int: ...  # read-only: a store may count writes elsewhere
 
     def reset(self) -> None: ...
     def get(self, r: Resource, parents: Parents, key: str) -> Item | None: ...

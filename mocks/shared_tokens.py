@@ -94,6 +94,10 @@ class SharedTokenService(TokenService):
             return self._issue_in(db, session, *self._refresh_in(db, session))
 
     def _session_state(self, session_id: str) -> tuple[Session | None, int]:
+        """Read again only after a worker changed sessions or the meta (ChangeSignal)."""
+        return self._store.cached(("session", session_id), lambda: self._read_session(session_id))
+
+    def _read_session(self, session_id: str) -> tuple[Session | None, int]:
         rows = self._store.read_all(
             "SELECT s.user_id, s.revoked_reason, m.value FROM meta m "
             "LEFT JOIN sessions s ON s.id = ? WHERE m.key = 'token_expired_through'",

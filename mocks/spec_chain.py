@@ -27,7 +27,7 @@ from mocks.control_access import ControlAccess
 from mocks.notes import note
 from mocks.problems import ProblemError
 from mocks.resource_model import infer_resources
-from mocks.resource_store import ItemStore, MemoryItemStore
+from mocks.resource_store import ItemStore
 from mocks.resources import Resources
 from mocks.settings import MockSettings
 from mocks.spec_api import SpecApi, is_json
@@ -232,13 +232,14 @@ def spec_members(
     from mocks.limits import Limits
     from mocks.server import Fallback
     from mocks.settings import Settings
+    from mocks.shared_items import item_store, item_writes
     from mocks.spec_answers import SpecAnswers
     from mocks.spec_idempotency import spec_idempotency
     from mocks.spec_routes import SpecRouting
 
     state.spec = api
     accounts = Accounts(api.config.auth.identities + api.config.mock.accounts)
-    store: ItemStore = MemoryItemStore(getattr(api, "resources", []), state.clock)
+    store: ItemStore = item_store(state, getattr(api, "resources", []))  # shared by workers
     state.on_reset[:] = [accounts.reset, store.reset]
     state.describe = lambda: describe(api, store)
     settings = Settings(state.publish)
@@ -264,7 +265,7 @@ def spec_members(
         Enforcement(),
         SpecAuthEndpoints(api, state, accounts, policy),
         spec_idempotency(api, state.idempotency),
-        Resources(api, store),
+        item_writes(Resources(api, store), store),
         SpecAnswers(),
         Fallback(),
         *back,

@@ -2,16 +2,18 @@
 
 The `StateStore` of mocks/state_store.py for worker processes: fault rules with
 their version and counters, the reset epoch, the clock's offset and the config;
-the tables the shared journal, tokens and keys use (mocks/shared_*.py) are
-created here too, so one file holds one schema.
+the tables the shared journal, tokens, keys and a document's items use
+(mocks/shared_*.py) are created here too, so one file holds one schema.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import secrets
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +44,13 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
     created_at REAL NOT NULL, response TEXT, PRIMARY KEY (scope, key));
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, seen_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    collection TEXT NOT NULL, parents TEXT NOT NULL, key TEXT NOT NULL, item TEXT NOT NULL,
+    PRIMARY KEY (collection, parents, key));
+CREATE TABLE IF NOT EXISTS item_owners (
+    collection TEXT NOT NULL, parents TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL,
+    PRIMARY KEY (collection, parents, key));
+CREATE TABLE IF NOT EXISTS item_serials (collection TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 # Tokens (mocks/shared_tokens.py): the signing key and counters; a reset starts them anew.
 _TOKEN_META = {
@@ -61,8 +70,45 @@ _META_DEFAULTS = {
     "token_key": "",
     "config": "",
     "config_version": "0",
+    "items_generation": "0",
     **_TOKEN_META,
 }
+
+
+class ChangeSignal:
+    """Eight bytes in a file every worker maps: a new value after each commit that changes
+    what workers cache (the meta marks, sessions, items), so a worker re-reads those only
+    when another changed them. Not after a journal row or a rule count: those are never
+    cached, and under load another worker writes them at every request.
+
+    The value is bumped after the commit, and a reader looks at it before it reads: a
+    change is seen at latest by the next read after the bump, which comes before the
+    writer's answer goes out. Values are never reused (a random start per process, then
+    one more per bump), so two workers bumping at once cannot undo each other."""
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)
+            self._map = mmap.mmap(fd, 8)
+        finally:
+            os.close(fd)
+        self._next = secrets.randbits(63) << 1
+
+    def value(self) -> int:
+        return int(_U64.unpack_from(self._map)[0])
+
+    def bump(self) -> None:
+        self._next = (self._next + 1) & 0xFFFFFFFFFFFFFFFF
+        _U64.pack_into(self._map, 0, self._next)
+
+    def close(self) -> None:
+        self._map.close()
+
+
+_U64 = struct.Struct("<Q")
+CACHE_LIMIT = 4096  # entries read under one signal value, then the cache starts again
 
 
 class SqliteStateStore:
@@ -84,6 +130,14 @@ class SqliteStateStore:
         )
         self._lock = threading.RLock()
         self._rules_version: int | None = None
+        self._items_generation: int | None = None
+        self._depth = 0  # write transactions open in this connection (nested: one)
+        self._changes = False  # the open transaction changed what workers cache
+        self.signal = ChangeSignal(self.path.with_name(self.path.name + "-signal"))
+        self._cache: dict[Any, Any] = {}
+        self._cache_seen = -1
+        # Run inside a reset's transaction (`next_epoch`): a document's items reseed there.
+        self.epoch_hooks: list[Callable[[sqlite3.Connection], None]] = []
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
         with self.write() as db:
@@ -100,16 +154,45 @@ class SqliteStateStore:
         self._db.execute("PRAGMA busy_timeout = 0")
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: the write lock from its first statement to commit."""
+    def write(self, *, quiet: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction: the write lock from its first statement to commit.
+        A write inside another is part of it (one commit, or one rollback, at the end).
+        `quiet`: it changes nothing any worker caches (a journal row, a rule count)."""
         with self._lock:
+            self._changes = self._changes or not quiet
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
             self._begin_immediate()
+            self._depth = 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._items_generation = None  # what this one counted never happened
                 raise
+            finally:
+                self._depth = 0
             self._db.execute("COMMIT")
+            if self._changes:
+                self._changes = False
+                self.signal.bump()
+
+    def cached(self, key: Any, read: Callable[[], T]) -> T:
+        """`read()`, or what it answered since the last change any worker signalled."""
+        seen = self.signal.value()  # before the read: a change after it shows next time
+        if seen != self._cache_seen or len(self._cache) > CACHE_LIMIT:
+            self._cache.clear()
+            self._cache_seen = seen
+        try:
+            return self._cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._cache[key] = read()
+            return value
 
     def _begin_immediate(self) -> None:
         _retrying(lambda: self._db.execute("BEGIN IMMEDIATE"))
@@ -161,7 +244,7 @@ class SqliteStateStore:
 
     @contextmanager
     def counters(self) -> Iterator[CounterTransaction]:
-        with self.write() as db:
+        with self.write(quiet=True) as db:
             yield _SqliteCounters(db)
 
     def counts(self, keys: Sequence[str]) -> dict[str, RuleCounts]:
@@ -174,30 +257,69 @@ class SqliteStateStore:
         return int(self.meta("epoch"))
 
     def next_epoch(self) -> int:
-        """A reset: the next epoch, and what every worker shares of sessions, idempotency
-        keys and the clock starts anew (a new signing key: no token of the last life is
-        valid). Not the nonces: see MockState.reset."""
+        """A reset: the next epoch, and what every worker shares starts anew in the same
+        transaction: fault rules and counters, the journal, sessions, idempotency keys,
+        the clock (a new signing key: no token of the last life is valid) and, through
+        `epoch_hooks`, a document's items. One transaction, so a request another worker
+        journals (or a rule it adds) once the epoch has moved is the new run's, never
+        wiped by a clear that came after. Not the nonces: see MockState.reset."""
         with self.write() as db:
-            epoch = int(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
-            db.execute("DELETE FROM sessions")
-            db.execute("DELETE FROM refresh_tokens")
-            db.execute("DELETE FROM idempotency_keys")
-            set_meta(db, epoch=epoch + 1, token_key=secrets.token_hex(32), **_TOKEN_META)
-            return epoch + 1
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            epoch = int(meta["epoch"]) + 1
+            for table in (
+                "sessions", "refresh_tokens", "idempotency_keys",
+                "rule_counts", "journal", "journal_counters",
+            ):  # fmt: skip
+                db.execute(f"DELETE FROM {table}")  # names from this list
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").fetchone()
+            rules_version = int(meta["rules_version"]) + 1
+            set_meta(
+                db,
+                epoch=epoch,
+                token_key=secrets.token_hex(32),
+                rules="[]",
+                rules_version=rules_version,
+                journal_cleared_through=row[0] if row else 0,
+                **_TOKEN_META,
+            )
+            for hook in self.epoch_hooks:
+                hook(db)
+        if self._rules_version is not None:
+            self._rules_version = rules_version
+        return epoch
 
     def sync_marks(self) -> SyncMarks:
         """The epoch, the clock's offset and the config's version, in one read; and the
         rules' version, which `rules_version` answers from then on until the next call
         (a worker calls this at the start of each request: one read, not three)."""
-        marks = dict(
-            self.read_all(
-                "SELECT key, value FROM meta "
-                "WHERE key IN ('epoch', 'clock_offset', 'config_version', 'rules_version')"
-            )
-        )
+        marks: dict[str, str] = self.cached("marks", self._read_marks)
         self._rules_version = int(marks["rules_version"])
+        self._items_generation = int(marks["items_generation"])
         return SyncMarks(
             int(marks["epoch"]), float(marks["clock_offset"]), int(marks["config_version"])
+        )
+
+    def items_generation(self) -> int:
+        """The items' write count: as of this request's sync marks, or of now."""
+        if self._items_generation is not None:
+            return self._items_generation
+        return int(self.meta("items_generation"))
+
+    def bump_items_generation(self, db: sqlite3.Connection) -> None:
+        """One more item write (inside the caller's transaction)."""
+        row = db.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'items_generation' RETURNING value"
+        ).fetchone()
+        if self._items_generation is not None:
+            self._items_generation = int(row[0])
+
+    def _read_marks(self) -> dict[str, str]:
+        return dict(
+            self.read_all(
+                "SELECT key, value FROM meta "
+                "WHERE key IN ('epoch', 'clock_offset', 'config_version', 'rules_version', "
+                "'items_generation')"
+            )
         )
 
     def publish_config(self, text: str) -> None:
@@ -237,6 +359,7 @@ class SqliteStateStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self.signal.close()
 
 
 class _SqliteCounters:

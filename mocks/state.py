@@ -53,7 +53,11 @@ class MockState:
         Not the nonces of signed requests: they are judged on the real clock, and a
         reset must not make a captured signed request valid again. They age out of
         the cache with the signature skew window anyway."""
-        self.epoch = self.epoch + 1 if self.shared is None else self.shared.next_epoch()
+        if self.shared is not None:  # workers: the store resets its part in one transaction
+            self.epoch = self.shared.next_epoch()
+            self.reset_local()
+            return
+        self.epoch += 1
         self.reset_local()
         self.faults.clear()
         self.journal.clear()

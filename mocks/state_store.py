@@ -94,7 +94,12 @@ class StateStore(Protocol):
     def counts(self, keys: Sequence[str]) -> dict[str, RuleCounts]: ...
 
     def epoch(self) -> int: ...
-    def next_epoch(self) -> int: ...
+
+    def next_epoch(self) -> int:
+        """A reset, atomically: the next epoch, with the rules, their counters and every
+        shared record (journal, sessions, keys, items) started anew in the same step."""
+        ...
+
     def sync_marks(self) -> SyncMarks: ...
 
     def publish_config(self, text: str) -> None:
@@ -144,6 +149,8 @@ class MemoryStateStore:
     def next_epoch(self) -> int:
         with self._lock:
             self._epoch += 1
+            self._list = RuleList(self._list.version + 1, (), self._list.next_id)
+            self._counts = {}
             return self._epoch
 
     def sync_marks(self) -> SyncMarks:

@@ -10,6 +10,8 @@ from mock_testkit import PROFILE, ApiClient, Tokens, assert_problem, bearer, tok
 from harness.control import ControlClient
 from mocks.auth import REALM
 
+pytestmark = pytest.mark.workers  # tokens across workers: also run on `--workers 2`
+
 
 def _assert_rejected(api: ApiClient, auth: Tokens, state: str) -> None:
     """The access token is refused with token_<state> and a matching Bearer challenge."""

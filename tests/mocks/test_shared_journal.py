@@ -4,16 +4,24 @@ through evictions in batches and clears."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mitmproxy.test import tflow
 
-from mocks.journal import Journal
+from mocks.fault_engine import RuleSet
+from mocks.fault_rules import FaultRule
+from mocks.journal import Journal, JournalEntry
+from mocks.notes import note
 from mocks.shared_journal import SharedJournal
+from mocks.shared_state import share_state
 from mocks.sqlite_store import SqliteStateStore
+from mocks.state import MockState
 
 
 @settings(max_examples=40, deadline=None)
@@ -59,3 +67,65 @@ def test_an_entry_from_before_a_reset_is_not_kept(tmp_path: Path) -> None:
     store.next_epoch()  # another worker reset the mock while this flow ran
     assert journal.record(flow) is None
     assert journal.last_seq == 1
+
+
+def test_a_reset_keeps_what_another_worker_journals_and_adds_while_it_runs(
+    tmp_path: Path,
+) -> None:
+    """A reset on one worker while another journals a request begun after the reset's
+    new epoch (and adds a rule): both belong to the new run and must survive the reset.
+    They did not when the reset cleared the journal and rules after moving the epoch."""
+    state = share_state(MockState(), SqliteStateStore(tmp_path / "s.db"))
+    other_store = SqliteStateStore(tmp_path / "s.db")  # the other worker's connection
+    other_journal, other_rules = SharedJournal(other_store), RuleSet(store=other_store)
+    before = tflow.tflow(resp=True)
+    assert state.journal.record(before) is not None  # the last run's: the reset drops it
+    state.faults.add(FaultRule.model_validate({"action": {"type": "status", "status": 500}}))
+    during = tflow.tflow(resp=True)
+    recorded: list[JournalEntry | None] = []
+
+    def other_worker() -> None:  # runs inside the reset, once the epoch has moved
+        note(during).epoch = other_store.epoch()  # this flow began in the new run
+        recorded.append(other_journal.record(during))
+        other_rules.add(FaultRule.model_validate({"action": {"type": "status", "status": 503}}))
+
+    state.on_reset.append(other_worker)
+    state.reset()
+    (kept,) = recorded
+    assert kept is not None  # the store took it as the new run's
+    entries, _ = state.journal.since(0)
+    assert [e.seq for e in entries] == [kept.seq]
+    assert state.journal.counters["requests"] == 1
+    assert [r["rule"]["action"]["status"] for r in state.faults.describe()] == [503]
+
+
+def test_flows_answered_in_one_turn_of_the_loop_are_recorded_in_one_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStateStore(tmp_path / "s.db", durable=False)
+    journal = SharedJournal(store)
+    commits: list[int] = []
+    write = store.write
+
+    def counted_write(*, quiet: bool = False) -> Any:
+        commits.append(1)
+        return write(quiet=quiet)
+
+    monkeypatch.setattr(store, "write", counted_write)
+    flows = [tflow.tflow(resp=True) for _ in range(5)]
+    for n, flow in enumerate(flows):
+        flow.request.path = f"/v1/products/p-{n}"
+
+    async def answer_all() -> int:
+        waits = [journal.record_soon(flow) for flow in flows]
+        before = journal.last_seq  # nothing written yet: the flows wait for one commit
+        await asyncio.gather(*[w for w in waits if w is not None])
+        return before
+
+    assert asyncio.run(answer_all()) == 0
+    assert commits == [1]
+    entries, missed = journal.since(0)
+    assert [(e.seq, e.path) for e in entries] == [(n + 1, f"/v1/products/p-{n}") for n in range(5)]
+    assert (missed, journal.counters["requests"]) == (0, 5)
+    assert journal.record_soon(tflow.tflow(resp=True)) is None  # no loop: recorded at once
+    assert journal.last_seq == 6

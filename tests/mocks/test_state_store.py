@@ -155,3 +155,34 @@ def test_counters_are_exact_when_processes_choose_at_once(tmp_path: Path) -> Non
     assert sum(hits) == 100
     (described,) = RuleSet(store=store).describe()
     assert (described["matches"], described["hits"]) == (1600, 100)
+
+
+def test_what_a_worker_caches_follows_another_workers_change_at_once(tmp_path: Path) -> None:
+    """Marks and sessions are read again only after a signalled change: the very next
+    read after another worker's reset, logout or expiry sees it; journal rows (under
+    load, one per request) signal nothing and leave the caches in place."""
+    from mitmproxy.test import tflow
+
+    from mocks.settings import MockSettings
+    from mocks.shared_journal import SharedJournal
+    from mocks.shared_tokens import SharedClock, SharedTokenService
+    from mocks.tokens import TokenState
+
+    mine, theirs = (SqliteStateStore(tmp_path / "s.db", durable=False) for _ in range(2))
+    tokens = [SharedTokenService(SharedClock(s), MockSettings(), s) for s in (mine, theirs)]
+    issued = tokens[1].start_session("u-1")
+    assert tokens[0].check_access(issued.access_token).state is TokenState.VALID
+    assert mine.sync_marks().epoch == 0
+    seen = mine.signal.value()
+    SharedJournal(theirs).record(tflow.tflow(resp=True))
+    assert mine.signal.value() == seen  # a journal row: nothing cached changed
+    tokens[1].logout(issued.session_id)
+    assert tokens[0].check_access(issued.access_token).state is TokenState.REVOKED
+    again = tokens[1].start_session("u-2")
+    assert tokens[0].check_access(again.access_token).state is TokenState.VALID
+    tokens[1].expire_all()
+    assert tokens[0].check_access(again.access_token).state is TokenState.EXPIRED
+    theirs.next_epoch()
+    assert mine.sync_marks().epoch == 1
+    theirs.advance_clock(30)
+    assert mine.sync_marks().clock_offset == 30
