@@ -28,6 +28,7 @@ import gevent  # type: ignore[import-untyped]
 from locust import User, events, task
 from locust.env import Environment
 
+from loadtests.locust_stats import report_call
 from loadtests.profiles import get_profile
 from loadtests.role_api import RoleApi, cached
 from loadtests.role_client import Outcome, RoleClient, SessionLost
@@ -104,15 +105,13 @@ class RoleUser(User):
         outcome = self.client.call(request)
         elapsed_ms = (time.perf_counter() - t0) * 1000
         error = None if outcome.ok else RuntimeError(f"{outcome.kind} {outcome.status}")
-        self.environment.events.request.fire(
-            request_type=request.method,
-            name=request.operation,
-            response_time=elapsed_ms,
-            response_length=0,
-            response=None,
-            context={"user": self.tag},
-            exception=error,
-            url=None,
+        report_call(
+            self.environment,
+            method=request.method,
+            operation=request.operation,
+            elapsed_ms=elapsed_ms,
+            user=self.tag,
+            error=error,
         )
         return outcome
 

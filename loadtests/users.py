@@ -36,6 +36,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from contracts.models import CategoryId, ProductInput
 from harness.client import ApiClient, ApiError, RetryEvent, RetryPolicy, calls
+from loadtests.locust_stats import report_call
 from loadtests.profiles import Profile, get_profile
 from loadtests.records import CallRecord, write_records
 
@@ -230,15 +231,13 @@ class ClientUser(User):
             retry_delays_s=tuple(round(d, 4) for d in self._delays),
         )
         record(self.environment, entry.to_json())
-        self.environment.events.request.fire(
-            request_type=method,
-            name=operation,
-            response_time=elapsed_ms,
-            response_length=0,
-            response=None,
-            context={"user": self.tag},
-            exception=error,
-            url=None,
+        report_call(
+            self.environment,
+            method=method,
+            operation=operation,
+            elapsed_ms=elapsed_ms,
+            user=self.tag,
+            error=error,
         )
         return result
 
