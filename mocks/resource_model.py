@@ -78,6 +78,7 @@ class Resource:
     seeded: list[dict[str, Any]] = field(default_factory=list)
     list_shapes: dict[str, ListShape] = field(default_factory=dict)  # by operation id
     key_schema: Compiled | None = None  # the item path parameter's schema: ids must fit it
+    seed_owner: str | None = None  # the account that owns the seeded items (`ownership`)
 
     def fresh(self, n: int) -> dict[str, Any]:
         return copy.deepcopy(self.templates[n % len(self.templates)]) if self.templates else {}
@@ -233,6 +234,7 @@ def _resource(
         wrapper=wrapper,
         templates=values[count:] or values[:1],
         key_schema=key_check,
+        seed_owner=settings.seed_owner if settings else None,
     )
     seeded = [] if parents else values[:count]
     if id_field is not None:

@@ -37,6 +37,7 @@ _TOKEN_NAMES = ("token", "access_token", "accessToken", "jwt", "id_token")
 _REFRESH_NAMES = ("refresh_token", "refreshToken")
 _EXPIRY_NAMES = ("expires_in", "expiresIn")
 _SECRET_FIELDS = ("password", "secret", "client_secret")
+REALM = "api"  # the protection space named in every challenge (RFC 9110 11.6.1)
 
 
 def placeholders(template: Any, here: str = "") -> dict[str, str]:
@@ -134,9 +135,27 @@ class SessionPolicy:
         if prefix:
             given, _, rest = raw.partition(" ")
             if given.lower() != prefix.lower() or not rest.strip():
-                return ""
+                # Another scheme's credentials, or the prefix alone: this scheme's are
+                # missing (RFC 6750 3.1: no error code for a request without them).
+                return None
             return rest.strip()
         return raw.strip()
+
+    def challenge(self, state: TokenState | None = None) -> str | None:
+        """The `WWW-Authenticate` value a 401 carries, in the session scheme's own
+        name (`Bearer realm="api"`); for a bearer token that was presented and
+        refused, RFC 6750's `error="invalid_token"` and the reason. None when the
+        scheme has no challenge (an API key without a prefix)."""
+        if self.scheme is None:
+            return None
+        name = self.prefix if self.scheme.type == "apiKey" else _default_prefix(self.scheme)
+        if not name:
+            return None
+        value = f'{name} realm="{REALM}"'
+        refused = state not in (None, TokenState.MISSING, TokenState.VALID)
+        if state is not None and refused and name.lower() == "bearer":
+            value += f', error="invalid_token", error_description="{state.value}"'
+        return value
 
 
 def _default_prefix(scheme: SecurityScheme) -> str:
@@ -189,7 +208,7 @@ class SpecSecurity:
             if state is TokenState.VALID:
                 return
         if n.rejection is None:
-            n.rejection = _Rejection(self._api, plan, state)
+            n.rejection = _Rejection(self._api, plan, state, self._policy.challenge(state))
 
     def _judge(
         self, flow: http.HTTPFlow, n: RequestNote, alternative: list[SecurityScheme]
@@ -212,10 +231,13 @@ class SpecSecurity:
 class _Rejection:
     """A deferred 401 in the operation's shape (`Enforcement` calls `to_response`)."""
 
-    def __init__(self, api: SpecApi, plan: OperationPlan, state: TokenState) -> None:
+    def __init__(
+        self, api: SpecApi, plan: OperationPlan, state: TokenState, challenge: str | None
+    ) -> None:
         # A 401 even where the document forgot to declare one: clients act on it.
         self._shape = api.error(plan, (401, 403), nearest=False)
         self.state = state
+        self._challenge = challenge
 
     def to_response(self) -> http.Response:
         reason = {
@@ -224,12 +246,8 @@ class _Rejection:
             TokenState.EXPIRED: "The access token has expired.",
             TokenState.REVOKED: "The access token's session has ended.",
         }.get(self.state, "Not authorised.")
-        return error_response(
-            self._shape,
-            f"token_{self.state.value}",
-            reason,
-            {"WWW-Authenticate": 'Bearer realm="api"'},
-        )
+        headers = {"WWW-Authenticate": self._challenge} if self._challenge else {}
+        return error_response(self._shape, f"token_{self.state.value}", reason, headers)
 
 
 class SpecAuthEndpoints:
@@ -348,7 +366,11 @@ class SpecAuthEndpoints:
     def _refused(
         self, plan: OperationPlan, statuses: tuple[int, ...], code: str, reason: str
     ) -> http.Response:
-        return error_response(self._api.error(plan, statuses), code, reason)
+        shape = self._api.error(plan, statuses)
+        challenge = self._policy.challenge() if shape.status == 401 else None
+        return error_response(
+            shape, code, reason, {"WWW-Authenticate": challenge} if challenge else None
+        )
 
     def _login(
         self, flow: http.HTTPFlow, plan: OperationPlan, n: RequestNote, body: dict[str, Any]

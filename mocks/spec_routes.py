@@ -33,17 +33,28 @@ _IGNORED_HEADERS = frozenset({"accept", "content-type", "authorization"})
 
 
 class Rejected(Exception):
-    def __init__(self, statuses: tuple[int, ...], code: str, reason: str) -> None:
+    def __init__(
+        self,
+        statuses: tuple[int, ...],
+        code: str,
+        reason: str,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.statuses = statuses
         self.code = code
         self.reason = reason
+        self.errors = errors  # each invalid field: {field, message}
 
 
 def error_response(
-    shape: ErrorShape, code: str, reason: str, headers: dict[str, str] | None = None
+    shape: ErrorShape,
+    code: str,
+    reason: str,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, str]] | None = None,
 ) -> http.Response:
-    body = json.dumps(shape.body(code, reason)).encode()
+    body = json.dumps(shape.body(code, reason, errors)).encode()
     all_headers = {"content-type": shape.media_type, "cache-control": "no-store"}
     all_headers.update(shape.headers)
     all_headers.update(headers or {})
@@ -82,7 +93,9 @@ class SpecRouting:
             _check_parameters(plan, flow, params, query)
             flow.metadata[BODY_KEY] = _check_body(plan, flow)
         except Rejected as e:
-            flow.response = error_response(self._api.error(plan, e.statuses), e.code, e.reason)
+            flow.response = error_response(
+                self._api.error(plan, e.statuses), e.code, e.reason, errors=e.errors
+            )
 
     def _unrouted(self, method: str, path: str) -> http.Response:
         allowed = self._api.methods_at(path)
@@ -240,7 +253,9 @@ def _check_body(plan: OperationPlan, flow: http.HTTPFlow) -> Any:
         return raw  # multipart, text, binary: passed on unjudged
     error = compiled.first_error(value)
     if error is not None:
-        raise Rejected((422, 400), "validation_failed", f"The body is invalid: {error}")
+        errors = compiled.field_errors(value)
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        raise Rejected((422, 400), "validation_failed", f"The body is invalid: {summary}", errors)
     return value
 
 

@@ -194,6 +194,57 @@ def test_errors_take_the_documents_shape_unless_problem_details(
     assert "no-such-book" in problem.json()["detail"]
 
 
+def test_a_problem_lists_every_invalid_field_by_its_path(behaving: MockServer) -> None:
+    """The problem's `errors` name each field: nested paths, missing and unexpected
+    properties; the document's own shape (plain) keeps its one string per reason."""
+    body = {"book": {"authors": [""], "copies": 0}, "shelf": "A1"}
+    with _client(behaving) as client:
+        auth = _login(client, READER)
+        problem = client.post("/books", json=body, headers=auth)
+    assert problem.status_code == 422, problem.text
+    assert problem.headers["content-type"] == "application/problem+json"
+    fields = {e["field"] for e in problem.json()["errors"]}
+    assert {"book.authors.0", "book.copies", "book.isbn", "book.title", "shelf"} <= fields
+    assert all(e["message"] for e in problem.json()["errors"])
+
+
+def test_a_401_challenges_in_the_schemes_own_name(plain: MockServer) -> None:
+    """`Authorization: Token <jwt>` (an apiKey scheme with a prefix): the challenge is
+    `Token`, and another scheme's credentials count as none (RFC 6750 3.1)."""
+    with _client(plain) as client:
+        token = _login(client, READER)["Authorization"]
+        answers = [
+            client.post("/books", json=_book(), headers=headers)
+            for headers in ({}, {"Authorization": "Bearer " + token}, {"Authorization": "Token x"})
+        ]
+        wrong_login = client.post("/users/login", json={"user": READER | {"password": "nope"}})
+    for answer in [*answers, wrong_login]:
+        assert answer.status_code == 401, answer.text
+        assert answer.headers["WWW-Authenticate"] == 'Token realm="api"'
+
+
+def test_seeded_items_belong_to_the_configured_owner() -> None:
+    """`mock.resources.<name>.seed_owner`: with `ownership`, the seeded items are that
+    account's (one of `mock.accounts`), and nobody else's to change."""
+    owner = {"id": "usr_owner", "email": "owner@example.org", "password": "owner-pass"}
+    config = _config(["ownership"]).updated(
+        {
+            "mock.accounts": [owner | {"username": "owner"}],
+            "mock.resources": {"books": {"id_field": "slug", "seed_owner": "usr_owner"}},
+        }
+    )
+    with MockServer(spec=config.spec_location, config=config) as mock, _client(mock) as client:
+        slug = client.get("/books").json()["books"][0]["slug"]
+        reader = _login(client, READER)
+        refused = client.delete(f"/books/{slug}", headers=reader)
+        allowed = client.delete(f"/books/{slug}", headers=_login(client, OWNER_LOGIN))
+    assert refused.status_code == 403, refused.text
+    assert allowed.status_code == 204, allowed.text
+
+
+OWNER_LOGIN = {"email": "owner@example.org", "password": "owner-pass"}
+
+
 # --- request_signing, api_key -----------------------------------------------------------
 
 
