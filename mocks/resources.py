@@ -124,7 +124,6 @@ class Resources:
         owner = self._store.owner(r, parents_of(r, n.params), key)
         if owner is None or owner == n.user_id:
             return None
-        n.effect = {"kind": "not_owner", "resource": r.name, "id": key}
         if op.response(403) is not None or op.response(404) is None:
             shape = self._api.error(plan, (403,), nearest=False)
             reason = f"{r.singular.capitalize()} {key!r} belongs to another user; only its owner "
@@ -148,7 +147,7 @@ class Resources:
         response = self._read(flow, plan, r, n)
         if len(self._reads) > 4096:
             self._reads.clear()
-        if response.status_code < 300:  # a 404 is journaled with its effect each time
+        if response.status_code < 300:  # a 404 is answered afresh each time
             headers = {k: v for k, v in response.headers.items() if k != "content-length"}
             entry = (self._store.generation, response.status_code, response.content or b"", headers)
             self._reads[key] = entry
@@ -170,7 +169,6 @@ class Resources:
         declared = plan.op.response(404)
         if declared is None:
             return None
-        n.effect = {"kind": "not_found", "resource": r.name, "id": key}
         return self._not_found(plan, r, key)
 
     def _stand_in(self, r: Resource, key: str) -> dict[str, Any]:
@@ -220,7 +218,7 @@ class Resources:
         self._store.put(r, parents, key, item)
         if n.user_id is not None:
             self._store.set_owner(r, parents, key, n.user_id)
-        n.effect = {"kind": "created", "resource": r.name, "id": key}
+        n.effect = {"kind": f"{r.singular}_created", "id": key}
         base = flow.request.path.partition("?")[0].rstrip("/")
         return self._answer_item(plan, r, item, f"{base}/{key}")
 
@@ -237,7 +235,7 @@ class Resources:
         _overlay(r, item, _fields(r, flow.metadata.get(BODY_KEY)))
         _stamp(r, item, self._store.now_iso(), created=False)
         self._store.put(r, parents, key, item)
-        n.effect = {"kind": "updated", "resource": r.name, "id": key}
+        n.effect = {"kind": f"{r.singular}_updated", "id": key}
         return self._answer_item(plan, r, item, flow.request.path)
 
     def _delete(
@@ -250,7 +248,7 @@ class Resources:
             if missing is not None:
                 return missing
             item = self._stand_in(r, key)
-        n.effect = {"kind": "deleted", "resource": r.name, "id": key}
+        n.effect = {"kind": f"{r.singular}_deleted", "id": key}
         return self._answer_item(plan, r, item, flow.request.path)
 
     def _action(

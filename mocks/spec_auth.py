@@ -18,7 +18,6 @@ The configuration's body templates say where credentials are in a request
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from mitmproxy import http
@@ -26,6 +25,7 @@ from mitmproxy import http
 from contracts.config import TokenExchange
 from contracts.document import SecurityScheme
 from mocks.notes import RequestNote, note
+from mocks.spec_accounts import SECRET_FIELDS, Accounts
 from mocks.spec_answers import fit, get_pointer, respond, set_pointer
 from mocks.spec_api import OperationPlan, SpecApi
 from mocks.spec_routes import BODY_KEY, error_response, plan_of
@@ -36,7 +36,6 @@ _PLACEHOLDER = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _TOKEN_NAMES = ("token", "access_token", "accessToken", "jwt", "id_token")
 _REFRESH_NAMES = ("refresh_token", "refreshToken")
 _EXPIRY_NAMES = ("expires_in", "expiresIn")
-_SECRET_FIELDS = ("password", "secret", "client_secret")
 REALM = "api"  # the protection space named in every challenge (RFC 9110 11.6.1)
 
 
@@ -65,51 +64,6 @@ def _find_key(value: Any, names: tuple[str, ...], here: str = "", depth: int = 0
         if found:
             return found
     return None
-
-
-@dataclass
-class Accounts:
-    """The configured identities plus registered accounts, by login name."""
-
-    identities: tuple[dict[str, str], ...]
-    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.accounts = {}
-        for identity in self.identities:
-            self.add(dict(identity))
-
-    @staticmethod
-    def login_name(fields: dict[str, Any]) -> str | None:
-        for key in ("email", "username", "login", "user", "name", "client_id"):
-            if isinstance(fields.get(key), str):
-                return str(fields[key]).lower()
-        return None
-
-    def add(self, fields: dict[str, Any]) -> str | None:
-        name = self.login_name(fields)
-        if name is None or name in self.accounts:
-            return None
-        given = fields.get("id")  # a configured account may name its own id
-        fields["_id"] = given if isinstance(given, str) and given else f"u-{len(self.accounts) + 1}"
-        self.accounts[name] = fields
-        return str(fields["_id"])
-
-    def check(self, fields: dict[str, Any]) -> dict[str, Any] | None:
-        name = self.login_name(fields)
-        account = self.accounts.get(name or "")
-        if account is None:
-            return None
-        for secret in _SECRET_FIELDS:
-            if secret in fields and str(account.get(secret)) != str(fields[secret]):
-                return None
-        return account
-
-    def by_id(self, user_id: str | None) -> dict[str, Any] | None:
-        return next((a for a in self.accounts.values() if a["_id"] == user_id), None)
 
 
 class SessionPolicy:
@@ -216,7 +170,10 @@ class SpecSecurity:
         for scheme in alternative:
             value = self._policy.token(flow, scheme)
             if not value:
-                return TokenState.MISSING if value is None else TokenState.INVALID
+                state = TokenState.MISSING if value is None else TokenState.INVALID
+                if scheme is self._policy.scheme:  # the journal's evidence, as for a token
+                    n.token_state = state.value
+                return state
             if scheme is not self._policy.scheme:
                 continue
             check = self._state.tokens.check_access(value)
@@ -276,7 +233,8 @@ class SpecAuthEndpoints:
         if (
             plan is None
             or role is None
-            or role not in ("login", "register", "refresh", "logout", "current_user")
+            or role
+            not in ("login", "register", "refresh", "logout", "current_user", "update_current_user")
         ):
             return
         n = note(flow)
@@ -340,12 +298,12 @@ class SpecAuthEndpoints:
         exchange = self._exchanges.get(role) or self._exchanges.get("login")
         pointers = placeholders(exchange.body) if exchange is not None and exchange.body else {}
         for name, ptr in pointers.items():
-            if name not in _SECRET_FIELDS and name in account:
+            if name not in SECRET_FIELDS and name in account:
                 _set_valid(body, ptr, account[name], answer)
                 parent = ptr.rsplit("/", 1)[0]
                 holder = get_pointer(body, parent) if parent else body
                 for key, value in account.items():  # the account's other fields beside it
-                    if isinstance(holder, dict) and key in holder and key not in _SECRET_FIELDS:
+                    if isinstance(holder, dict) and key in holder and key not in SECRET_FIELDS:
                         _set_valid(body, f"{parent}/{key}", value, answer)
         token_ptr = (exchange.token if exchange else None) or _find_key(body, _TOKEN_NAMES)
         if access is not None and token_ptr:
@@ -388,9 +346,7 @@ class SpecAuthEndpoints:
     ) -> http.Response:
         fields = self._credentials("register", body)
         if self._accounts.add(fields) is None:
-            return self._refused(
-                plan, (409, 422, 400), "account_exists", "An account with this name exists already."
-            )
+            return self._taken(plan, Accounts.login_field(fields))
         issued = self._state.tokens.start_session(fields["_id"])
         return self._tokens_answer(plan, "register", issued, fields, n)
 
@@ -447,6 +403,25 @@ class SpecAuthEndpoints:
             return respond(plan.success)
         presented = self._policy.token(flow, self._policy.scheme) if self._policy.scheme else None
         return respond(plan.success, self._with_session(plan, "login", account, presented, None))
+
+    def _update_current_user(
+        self, flow: http.HTTPFlow, plan: OperationPlan, n: RequestNote, body: dict[str, Any]
+    ) -> http.Response:
+        """The signed-in account takes the fields sent (its login name too, unless
+        another account has it: 409); the current user's answer shows them after."""
+        account = self._accounts.by_id(n.user_id)
+        if account is None:
+            return respond(plan.success)
+        clash = self._accounts.update(account, self._credentials("update_current_user", body))
+        if clash is not None:
+            return self._taken(plan, clash)
+        n.effect = {"kind": "user_updated", "id": account["_id"]}
+        return self._current_user(flow, plan, n, body)
+
+    def _taken(self, plan: OperationPlan, login_field: str | None) -> http.Response:
+        code = f"{login_field}_taken" if login_field else "account_exists"
+        what = f"the {login_field} " if login_field else "this name "
+        return self._refused(plan, (409, 422, 400), code, f"An account with {what}exists already.")
 
 
 def _set_valid(body: Any, pointer: str, value: Any, answer: Any) -> None:

@@ -30,8 +30,9 @@ from mocks.resource_model import infer_resources
 from mocks.resource_store import ItemStore, MemoryItemStore
 from mocks.resources import Resources
 from mocks.settings import MockSettings
+from mocks.spec_accounts import Accounts
 from mocks.spec_api import SpecApi, is_json
-from mocks.spec_auth import Accounts, SessionPolicy, SpecAuthEndpoints, SpecSecurity
+from mocks.spec_auth import SessionPolicy, SpecAuthEndpoints, SpecSecurity
 from mocks.spec_routes import plan_of
 from mocks.state import MockState
 from mocks.wire import json_response, path_only, request_body
@@ -93,7 +94,7 @@ class SpecControl:
             from mocks.problems import problem_response
 
             return problem_response(400, "invalid_body", 'Send {} or {"user": "<login name>"}.')
-        account = self._accounts.accounts.get(str(body.get("user", "")).lower())
+        account = self._accounts.get(str(body.get("user", "")))
         user_id = account["_id"] if account else str(body.get("user") or "minted")
         issued = self._state.tokens.start_session(user_id)
         payload = {

@@ -30,6 +30,8 @@ _UNCHECKED = object()
 _INTEGER = re.compile(r"-?\d+")
 # OpenAPI: header parameters by these names are ignored (they are described elsewhere).
 _IGNORED_HEADERS = frozenset({"accept", "content-type", "authorization"})
+# Parameters of the behaviours the mock implements itself get their own codes.
+_INVALID_CODES = {("header", "idempotency-key"): "invalid_idempotency_key"}
 
 
 class Rejected(Exception):
@@ -154,7 +156,7 @@ def _check_parameters(
         if error is not None:
             raise Rejected(
                 (400, 422),
-                "invalid_parameter",
+                _INVALID_CODES.get((p.location, p.name.lower()), "invalid_parameter"),
                 f"The {p.location} parameter {p.name!r} is invalid: {error}",
             )
 

@@ -162,7 +162,7 @@ def test_with_ownership_only_the_owner_changes_and_reads_what_is_private(
         assert client.put(f"/books/{slug}", json=change, headers=reader).status_code == 200
         assert client.delete(f"/books/{slug}", headers=reader).status_code == 204
     journal = httpx.get(behaving.control_url + "/journal").json()["entries"]
-    assert any((e.get("effect") or {}).get("kind") == "not_owner" for e in journal)
+    assert any(e.get("code") == "not_book_owner" for e in journal)  # journaled refusals
 
 
 # --- strict_query, problem_details ------------------------------------------------------
@@ -243,6 +243,54 @@ def test_seeded_items_belong_to_the_configured_owner() -> None:
 
 
 OWNER_LOGIN = {"email": "owner@example.org", "password": "owner-pass"}
+
+
+# --- accounts: identity, profile updates ------------------------------------------------
+
+
+def _member(email: str, username: str = "rene") -> dict[str, object]:
+    return {"user": {"email": email, "username": username, "password": "pass-word-1"}}
+
+
+def test_two_spellings_of_one_address_are_one_account(behaving: MockServer) -> None:
+    """Login names compare by NFKC_Casefold: composed and decomposed accents, `ß` and
+    `ss` and case are one account; the clash is `email_taken`."""
+    composed, decomposed = "ren\u00e9e@example.org", "RENE\u0301E@example.org"
+    with _client(behaving) as client:
+        assert client.post("/users", json=_member(composed)).status_code == 201
+        again = client.post("/users", json=_member(decomposed, "other"))
+        login = client.post(
+            "/users/login", json={"user": {"email": decomposed, "password": "pass-word-1"}}
+        )
+        street = client.post("/users", json=_member("stra\u00dfe@example.org", "street"))
+        upper_ss = client.post("/users", json=_member("STRASSE@example.org", "road"))
+    assert again.status_code == 409, again.text
+    assert again.json()["code"] == "email_taken"
+    assert login.status_code == 200, login.text
+    assert login.json()["user"]["email"] == composed  # the address as registered
+    assert street.status_code == 201, street.text
+    assert upper_ss.status_code == 409  # ß casefolds to ss
+
+
+def test_a_profile_update_persists_and_moves_the_login() -> None:
+    config = _config(ALL_ON).updated({"roles.update_current_user": "UpdateCurrentUser"})
+    with MockServer(spec=config.spec_location, config=config) as mock, _client(mock) as client:
+        auth = _login(client, READER)
+        change = {"user": {"email": "moved@example.org", "bio": "Reads a lot."}}
+        updated = client.put("/user", json=change, headers=auth)
+        profile = client.get("/user", headers=auth).json()["user"]
+        moved = client.post("/users/login", json={"user": READER | {"email": "moved@example.org"}})
+        old = client.post("/users/login", json={"user": READER})
+        taken = client.put("/user", json={"user": {"email": CRITIC["email"]}}, headers=auth)
+        after = client.get("/user", headers=auth).json()["user"]
+    assert updated.status_code == 200, updated.text
+    assert (profile["email"], profile["bio"]) == ("moved@example.org", "Reads a lot.")
+    assert profile["username"] == "reader"  # what was not sent stays
+    assert moved.status_code == 200, moved.text
+    assert old.status_code == 401
+    assert taken.status_code == 409
+    assert taken.json()["code"] == "email_taken"
+    assert after["email"] == "moved@example.org"
 
 
 # --- request_signing, api_key -----------------------------------------------------------
