@@ -14,6 +14,7 @@ user who created it.
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Any
 
 from mitmproxy import http
@@ -39,19 +40,81 @@ def _fields(r: Resource, body: Any) -> dict[str, Any]:
     return body
 
 
-def _overlay(r: Resource, item: dict[str, Any], fields: dict[str, Any]) -> None:
-    """Each sent field the item's schema knows, kept only if the item stays valid."""
+def _overlay(
+    r: Resource, item: dict[str, Any], fields: dict[str, Any], others: list[dict[str, Any]]
+) -> None:
+    """Each sent field the item's schema knows, kept only if the item stays valid: as
+    sent, else completed (objects in a list take the fields they must have, a fresh
+    `id` among them); a reference (`category_id: home`) becomes the object the item
+    holds (`category: {id: home, ...}`), as `others` (the other items) show it."""
     known = props(r)
     for key, value in fields.items():
-        if key not in known or key == r.id_field:
+        if key == r.id_field:
             continue
-        before = item.get(key, _ABSENT)
-        item[key] = value
-        if not r.schema.is_valid(item):
-            if before is _ABSENT:
-                del item[key]
-            else:
-                item[key] = before
+        if key not in known:
+            target = _referenced(key, known)
+            if target is not None:
+                _try(r, item, target, [_reference(target, value, item, others)])
+            continue
+        _try(r, item, key, [value, _completed(value, known[key], item.get(key))])
+
+
+def _try(r: Resource, item: dict[str, Any], key: str, candidates: list[Any]) -> None:
+    before = item.get(key, _ABSENT)
+    for candidate in candidates:
+        if candidate is _ABSENT:
+            continue
+        item[key] = candidate
+        if r.schema.is_valid(item):
+            return
+    if before is _ABSENT:
+        item.pop(key, None)
+    else:
+        item[key] = before
+
+
+def _referenced(key: str, known: dict[str, Any]) -> str | None:
+    """`category_id` / `categoryId` -> `category`, when the item holds it as an object."""
+    for suffix in ("_id", "Id"):
+        base = key.removesuffix(suffix)
+        if base != key and isinstance(known.get(base), dict) and known[base].get("properties"):
+            return base
+    return None
+
+
+def _reference(target: str, value: Any, item: dict[str, Any], others: list[dict[str, Any]]) -> Any:
+    for other in others:
+        held = other.get(target)
+        if isinstance(held, dict) and held.get("id") == value:
+            return copy.deepcopy(held)
+    current = item.get(target)
+    return {**current, "id": value} if isinstance(current, dict) else {"id": value}
+
+
+_element_ids = itertools.count(1)
+
+
+def _completed(value: Any, schema: Any, current: Any) -> Any:
+    """A sent list of objects (or an object) with what the schema requires of each and
+    the sender cannot know: an `id` (fresh), else the item's own values."""
+    if not isinstance(schema, dict):
+        return _ABSENT
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        model = current[0] if isinstance(current, list) and current else {}
+        done = [_completed(v, schema["items"], model) for v in value]
+        return _ABSENT if any(d is _ABSENT for d in done) else done
+    if not isinstance(value, dict):
+        return value
+    required = schema.get("required") or []
+    filled = {}
+    for name in required:
+        if name in value:
+            continue
+        if name == "id":
+            filled["id"] = f"{next(_element_ids):x}".rjust(8, "0")
+        elif isinstance(current, dict) and name in current:
+            filled[name] = copy.deepcopy(current[name])
+    return {**filled, **value}
 
 
 _ABSENT = object()
@@ -103,6 +166,13 @@ class Resources:
         flow.response = handler(flow, plan, binding.resource, n)
 
     # --- ownership -----------------------------------------------------------------
+
+    def refusal(self, flow: http.HTTPFlow) -> http.Response | None:
+        """The ownership refusal this request gets, if any (judged before its body)."""
+        plan = plan_of(flow)
+        if plan is None or plan.resource is None:
+            return None
+        return self._refused(plan, plan.resource, note(flow))
 
     def _refused(
         self, plan: OperationPlan, binding: Binding, n: RequestNote
@@ -197,7 +267,7 @@ class Resources:
         serial = self._store.next_serial(r)
         item = r.fresh(serial)
         fields = _fields(r, flow.metadata.get(BODY_KEY))
-        _overlay(r, item, fields)
+        _overlay(r, item, fields, self._store.items(r, parents))
         if r.id_field is not None:
             sent = fields.get(r.id_field)
             trial = dict(item, **{r.id_field: sent})
@@ -232,7 +302,7 @@ class Resources:
             if missing is not None:
                 return missing
             item = self._stand_in(r, key)
-        _overlay(r, item, _fields(r, flow.metadata.get(BODY_KEY)))
+        _overlay(r, item, _fields(r, flow.metadata.get(BODY_KEY)), self._store.items(r, parents))
         _stamp(r, item, self._store.now_iso(), created=False)
         self._store.put(r, parents, key, item)
         n.effect = {"kind": f"{r.singular}_updated", "id": key}

@@ -17,6 +17,7 @@ The configuration's body templates say where credentials are in a request
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -287,13 +288,16 @@ class SpecAuthEndpoints:
         account: dict[str, Any],
         access: str | None,
         issued: IssuedTokens | None,
+        *,
+        remember: bool = False,
     ) -> Any:
+        """The answer with the account's fields and the session's tokens in it;
+        `remember`: the account keeps the generated fields it lacked (`created_at`), so
+        that every later answer about it shows the same."""
         answer = plan.success
         body = fit(answer.body, {}, answer.schema, None) if answer.body is not None else {}
         if not isinstance(body, dict | list):
             return body
-        import copy
-
         body = copy.deepcopy(body)
         exchange = self._exchanges.get(role) or self._exchanges.get("login")
         pointers = placeholders(exchange.body) if exchange is not None and exchange.body else {}
@@ -302,6 +306,10 @@ class SpecAuthEndpoints:
                 _set_valid(body, ptr, account[name], answer)
                 parent = ptr.rsplit("/", 1)[0]
                 holder = get_pointer(body, parent) if parent else body
+                if remember and isinstance(holder, dict):
+                    for key, value in holder.items():
+                        if key not in account and key not in _TOKEN_NAMES + SECRET_FIELDS:
+                            account[key] = copy.deepcopy(value)
                 for key, value in account.items():  # the account's other fields beside it
                     if isinstance(holder, dict) and key in holder and key not in SECRET_FIELDS:
                         _set_valid(body, f"{parent}/{key}", value, answer)
@@ -402,7 +410,8 @@ class SpecAuthEndpoints:
         if account is None:
             return respond(plan.success)
         presented = self._policy.token(flow, self._policy.scheme) if self._policy.scheme else None
-        return respond(plan.success, self._with_session(plan, "login", account, presented, None))
+        body = self._with_session(plan, "login", account, presented, None, remember=True)
+        return respond(plan.success, body)
 
     def _update_current_user(
         self, flow: http.HTTPFlow, plan: OperationPlan, n: RequestNote, body: dict[str, Any]

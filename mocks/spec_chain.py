@@ -1,7 +1,7 @@
 """The addon chain that serves a team's document (`harness mock --spec`).
 
     Settings, SpecControl, Control, SpecRouting, Gate, SpecSecurity, Faults,
-    Enforcement, SpecAuthEndpoints, Resources, SpecAnswers, Fallback,
+    Enforcement, BodyCheck, SpecAuthEndpoints, Resources, SpecAnswers, Fallback,
     LateFaults, [ResponseCheck], JournalAddon
 
 The same fault addons, journal and control API as the demo's chain; routing,
@@ -235,7 +235,7 @@ def spec_members(
     from mocks.settings import Settings
     from mocks.spec_answers import SpecAnswers
     from mocks.spec_idempotency import spec_idempotency
-    from mocks.spec_routes import SpecRouting
+    from mocks.spec_routes import BodyCheck, SpecRouting
 
     state.spec = api
     accounts = Accounts(api.config.auth.identities + api.config.mock.accounts)
@@ -257,15 +257,17 @@ def spec_members(
     if proxy:
         return [*front, Faults(injector), *back]
     policy = SessionPolicy(api)
+    resources = Resources(api, store)
     return [
         *front,
         Gate(state),
         SpecSecurity(api, state, policy),
         Faults(injector),
         Enforcement(),
+        BodyCheck(resources.refusal),
         SpecAuthEndpoints(api, state, accounts, policy),
         spec_idempotency(api, state.idempotency),
-        Resources(api, store),
+        resources,
         SpecAnswers(),
         Fallback(),
         *back,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,6 +26,7 @@ from mocks.wire import MAX_BODY_BYTES
 
 PLAN_KEY = "harness_plan"
 BODY_KEY = "harness_body"
+DEFERRED_KEY = "harness_body_rejection"
 _NOT_SENT = object()
 _UNCHECKED = object()
 _INTEGER = re.compile(r"-?\d+")
@@ -67,6 +69,21 @@ def plan_of(flow: http.HTTPFlow) -> OperationPlan | None:
     return flow.metadata.get(PLAN_KEY)
 
 
+class BodyCheck:
+    """After `Enforcement`: the body's rejection that `SpecRouting` deferred, unless
+    `first` (the ownership check) refuses the request for another reason."""
+
+    def __init__(self, first: Callable[[http.HTTPFlow], http.Response | None]) -> None:
+        self._first = first
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        deferred = flow.metadata.pop(DEFERRED_KEY, None)
+        if deferred is not None:
+            flow.response = self._first(flow) or deferred
+
+
 class SpecRouting:
     def __init__(self, api: SpecApi, *, strict: bool = True) -> None:
         self._api = api
@@ -93,11 +110,18 @@ class SpecRouting:
             if "strict_query" in self._api.behaviours:
                 _check_query_names(plan, query)
             _check_parameters(plan, flow, params, query)
+        except Rejected as e:
+            flow.response = self._rejection(plan, e)
+            return
+        try:
             flow.metadata[BODY_KEY] = _check_body(plan, flow)
         except Rejected as e:
-            flow.response = error_response(
-                self._api.error(plan, e.statuses), e.code, e.reason, errors=e.errors
-            )
+            # Answered by `BodyCheck`, after credentials (and ownership) are judged: a
+            # caller without them learns nothing about what a valid body would be.
+            flow.metadata[DEFERRED_KEY] = self._rejection(plan, e)
+
+    def _rejection(self, plan: OperationPlan, e: Rejected) -> http.Response:
+        return error_response(self._api.error(plan, e.statuses), e.code, e.reason, errors=e.errors)
 
     def _unrouted(self, method: str, path: str) -> http.Response:
         allowed = self._api.methods_at(path)

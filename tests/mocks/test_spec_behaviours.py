@@ -293,6 +293,21 @@ def test_a_profile_update_persists_and_moves_the_login() -> None:
     assert after["email"] == "moved@example.org"
 
 
+def test_credentials_and_ownership_are_judged_before_the_body(behaving: MockServer) -> None:
+    """A caller without credentials, or not the owner, learns nothing about what a
+    valid body would be: 401 and 403 come before the body's 422."""
+    invalid = {"book": {"copies": 0}}
+    with _client(behaving) as client:
+        anonymous = client.post("/books", json=invalid)
+        reader, critic = _login(client, READER), _login(client, CRITIC)
+        slug = _create(client, reader)
+        stranger = client.put(f"/books/{slug}", json=invalid, headers=critic)
+        owner = client.put(f"/books/{slug}", json=invalid, headers=reader)
+    assert anonymous.status_code == 401, anonymous.text
+    assert stranger.status_code == 403, stranger.text
+    assert owner.status_code == 422, owner.text
+
+
 # --- request_signing, api_key -----------------------------------------------------------
 
 
