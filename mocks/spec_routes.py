@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 from mitmproxy import http
 
 from mocks.notes import note
-from mocks.spec_api import ErrorShape, OperationPlan, ParameterCheck, SpecApi, is_json
+from mocks.spec_api import JSON, ErrorShape, OperationPlan, ParameterCheck, SpecApi, is_json
 from mocks.wire import MAX_BODY_BYTES
 
 PLAN_KEY = "harness_plan"
@@ -254,11 +254,19 @@ def _check_body(plan: OperationPlan, flow: http.HTTPFlow) -> Any:
         raise Rejected(
             (413, 400), "payload_too_large", f"Bodies are limited to {MAX_BODY_BYTES} bytes."
         )
+    content_type = flow.request.headers.get("content-type", "")
     if not raw:
+        if plan.op.request_required and is_json(content_type) and content_type:
+            # Declared as JSON and empty: not a JSON text (RFC 8259).
+            raise Rejected((400, 422), "malformed_json", "The body is not valid JSON.")
         if plan.op.request_required:
             raise Rejected((400, 422), "missing_body", "This operation needs a request body.")
         return None
-    content_type = flow.request.headers.get("content-type", "")
+    coding = flow.request.headers.get("content-encoding", "identity").strip().lower()
+    if coding != "identity":  # no document declares codings: RFC 7694 answers 415
+        raise Rejected(
+            (415, 400), "unsupported_media_type", f"Bodies in {coding} coding are not accepted."
+        )
     media = _declared_media(plan, content_type)
     if media is None:
         declared = ", ".join(plan.bodies)
@@ -296,6 +304,8 @@ def _declared_media(plan: OperationPlan, content_type: str) -> str | None:
         kind, _, sub = declared.partition("/")
         if sub == "*" and sent.startswith(kind + "/"):
             return media
+    if is_json(sent):  # application/merge-patch+json where application/json is declared
+        return next((m for m in plan.bodies if m.split(";", 1)[0].strip().lower() == JSON), None)
     return None
 
 

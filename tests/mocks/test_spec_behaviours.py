@@ -308,6 +308,30 @@ def test_credentials_and_ownership_are_judged_before_the_body(behaving: MockServ
     assert owner.status_code == 422, owner.text
 
 
+def test_bodies_in_a_coding_are_refused_and_json_suffixes_accepted(behaving: MockServer) -> None:
+    import gzip
+    import json
+
+    raw = json.dumps(_book()).encode()
+    with _client(behaving) as client:
+        auth = _login(client, READER)
+        json_type = {"content-type": "application/json"}
+        zipped = client.post(
+            "/books",
+            content=gzip.compress(raw),
+            headers=auth | json_type | {"content-encoding": "gzip"},
+        )
+        suffixed = client.post(
+            "/books", content=raw, headers=auth | {"content-type": "application/merge-patch+json"}
+        )
+        empty = client.post("/books", content=b"", headers=auth | json_type)
+    # The library declares no 415: its one client-error status, with the reason.
+    assert (zipped.status_code, zipped.json()["code"]) == (422, "unsupported_media_type")
+    assert suffixed.status_code == 201, suffixed.text
+    assert empty.status_code == 422, empty.text
+    assert empty.json()["code"] == "malformed_json"
+
+
 # --- request_signing, api_key -----------------------------------------------------------
 
 
