@@ -241,13 +241,18 @@ def _resource(
         seen: set[str] = set()
         renumber = resource.id_kind == "integer" or "slug" in id_field.lower()
         for index, item in enumerate(seeded):
-            if id_field not in item or renumber:
+            if id_field not in item or renumber or not _URL_SAFE.fullmatch(str(item[id_field])):
                 item[id_field] = new_id(resource, index + 1, item)
             if str(item[id_field]) in seen:
                 item[id_field] = new_id(resource, index + 1, item, retry=True)
             seen.add(str(item[id_field]))
     resource.seeded = seeded
     return resource
+
+
+# An id a client can put in a path as it is (RFC 3986 unreserved characters); a
+# generated one with spaces or punctuation is renumbered (`products-7`).
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 def new_id(resource: Resource, serial: int, item: dict[str, Any], *, retry: bool = False) -> Any:
