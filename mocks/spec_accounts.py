@@ -34,6 +34,7 @@ class Accounts:
 
     def reset(self) -> None:
         self.accounts = {}
+        self.deleted: set[str] = set()  # ids of closed accounts: their tokens are refused
         self._serial = 0
         for identity in self.identities:
             self.add(dict(identity))
@@ -91,3 +92,8 @@ class Accounts:
             if after is not None:
                 self.accounts[after] = account
         return None
+
+    def delete(self, account: dict[str, Any]) -> None:
+        """Close the account: its login name is free again, its tokens are refused."""
+        self.accounts.pop(self.login_name(account) or "", None)
+        self.deleted.add(str(account["_id"]))

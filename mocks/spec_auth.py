@@ -136,10 +136,13 @@ def _presented(flow: http.HTTPFlow, scheme: SecurityScheme) -> str | None:
 
 
 class SpecSecurity:
-    def __init__(self, api: SpecApi, state: MockState, policy: SessionPolicy) -> None:
+    def __init__(
+        self, api: SpecApi, state: MockState, policy: SessionPolicy, accounts: Accounts
+    ) -> None:
         self._api = api
         self._state = state
         self._policy = policy
+        self._accounts = accounts
         schemes = api.document.security_schemes
         self._alternatives = {
             op_id: [[schemes[name] for name in alt if name in schemes] for alt in plan.op.security]
@@ -178,11 +181,14 @@ class SpecSecurity:
             if scheme is not self._policy.scheme:
                 continue
             check = self._state.tokens.check_access(value)
-            n.token_state, n.token_id = check.state.value, check.token_id
-            if check.state is TokenState.VALID:
+            verdict = check.state
+            if verdict is TokenState.VALID and check.user_id in self._accounts.deleted:
+                verdict = TokenState.REVOKED  # the account is closed
+            n.token_state, n.token_id = verdict.value, check.token_id
+            if verdict is TokenState.VALID:
                 n.user_id, n.session_id = check.user_id, check.session_id
-            elif self._policy.sessions or check.state is not TokenState.INVALID:
-                return check.state
+            elif self._policy.sessions or verdict is not TokenState.INVALID:
+                return verdict
         return TokenState.VALID
 
 
@@ -224,7 +230,14 @@ class SpecAuthEndpoints:
             "register": auth.register or auth.login,
             "refresh": auth.refresh,
         }
-        self._roles = {op_id: role for role, op_id in api.roles_by_name.items()}
+        self._roles: dict[str, str] = {op_id: role for role, op_id in api.roles_by_name.items()}
+        # A DELETE on the current user's path closes the account (as the contract
+        # suite reads the document): its tokens stop working.
+        current = api.plans.get(api.roles_by_name.get("current_user", ""))
+        current_path = current.op.path if current is not None else None
+        for plan in api.plans.values():
+            if (plan.op.method, plan.op.path) == ("DELETE", current_path):
+                self._roles.setdefault(plan.op.operation_id, "delete_current_user")
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -235,7 +248,15 @@ class SpecAuthEndpoints:
             plan is None
             or role is None
             or role
-            not in ("login", "register", "refresh", "logout", "current_user", "update_current_user")
+            not in (
+                "login",
+                "register",
+                "refresh",
+                "logout",
+                "current_user",
+                "update_current_user",
+                "delete_current_user",
+            )
         ):
             return
         n = note(flow)
@@ -426,6 +447,15 @@ class SpecAuthEndpoints:
             return self._taken(plan, clash)
         n.effect = {"kind": "user_updated", "id": account["_id"]}
         return self._current_user(flow, plan, n, body)
+
+    def _delete_current_user(
+        self, flow: http.HTTPFlow, plan: OperationPlan, n: RequestNote, body: dict[str, Any]
+    ) -> http.Response:
+        account = self._accounts.by_id(n.user_id)
+        if account is not None:
+            self._accounts.delete(account)
+            n.effect = {"kind": "user_deleted", "id": account["_id"]}
+        return respond(plan.success)
 
     def _taken(self, plan: OperationPlan, login_field: str | None) -> http.Response:
         code = f"{login_field}_taken" if login_field else "account_exists"

@@ -261,7 +261,7 @@ def spec_members(
     return [
         *front,
         Gate(state),
-        SpecSecurity(api, state, policy),
+        SpecSecurity(api, state, policy, accounts),
         Faults(injector),
         Enforcement(),
         BodyCheck(resources.refusal),

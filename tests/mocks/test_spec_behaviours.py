@@ -332,6 +332,26 @@ def test_bodies_in_a_coding_are_refused_and_json_suffixes_accepted(behaving: Moc
     assert empty.json()["code"] == "malformed_json"
 
 
+def test_a_closed_accounts_token_is_refused_and_its_name_free_again(plain: MockServer) -> None:
+    """DELETE on the current user's path (DeleteCurrentUser) closes the account, as the
+    contract suite reads the document: its token stops working at once."""
+    member = _member("leaving@example.org", "leaving")
+    with _client(plain) as client:
+        created = client.post("/users", json=member)
+        auth = {"Authorization": "Token " + created.json()["user"]["token"]}
+        before = client.get("/user", headers=auth)
+        closed = client.delete("/user", headers=auth)
+        after = client.get("/user", headers=auth)
+        credentials = {"email": "leaving@example.org", "password": "pass-word-1"}
+        login = client.post("/users/login", json={"user": credentials})
+        again = client.post("/users", json=member)
+    assert (created.status_code, before.status_code) == (201, 200), created.text
+    assert 200 <= closed.status_code < 300, closed.text
+    assert after.status_code == 401, after.text
+    assert login.status_code == 401
+    assert again.status_code == 201, again.text
+
+
 # --- request_signing, api_key -----------------------------------------------------------
 
 
