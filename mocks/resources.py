@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import http
@@ -137,9 +138,12 @@ def _stamp(r: Resource, item: dict[str, Any], now: str, *, created: bool) -> Non
 
 
 class Resources:
-    def __init__(self, api: SpecApi, store: ItemStore) -> None:
+    def __init__(
+        self, api: SpecApi, store: ItemStore, unowned: Callable[[], bool] = lambda: False
+    ) -> None:
         self._api = api
         self._store = store
+        self._unowned = unowned  # the broken profile's `no_ownership`
         self._ownership = "ownership" in api.behaviours
         shared = api.config.contract.security
         self._shared = frozenset(shared.shared_operations)
@@ -180,7 +184,7 @@ class Resources:
         """`ownership`: another user's item may not be changed, nor read where the
         read is the owner's (it declares 403, or contract.security.owner_only names it)
         and not shared. 403 where the operation declares it, else 404."""
-        if not self._ownership or binding.action in ("create", "list"):
+        if not self._ownership or binding.action in ("create", "list") or self._unowned():
             return None
         op = plan.op
         if op.operation_id in self._shared or not op.secured or n.user_id is None:

@@ -97,3 +97,9 @@ class Accounts:
         """Close the account: its login name is free again, its tokens are refused."""
         self.accounts.pop(self.login_name(account) or "", None)
         self.deleted.add(str(account["_id"]))
+
+    def first_id(self) -> str | None:
+        """The first configured account's id (whom the broken profile's
+        `anonymous_access` lets a request without credentials act as)."""
+        first = next(iter(self.accounts.values()), None)
+        return str(first["_id"]) if first is not None else None

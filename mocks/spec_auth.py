@@ -25,6 +25,7 @@ from mitmproxy import http
 
 from contracts.config import TokenExchange
 from contracts.document import SecurityScheme
+from mocks.breakage import anonymous_user, forged_tokens_accepted, parse_flaws
 from mocks.notes import RequestNote, note
 from mocks.spec_accounts import SECRET_FIELDS, Accounts
 from mocks.spec_answers import fit, get_pointer, respond, set_pointer
@@ -160,16 +161,26 @@ class SpecSecurity:
         if alternatives is None:
             return
         n = note(flow)
+        flaws = parse_flaws(self._state.settings.breakage)  # the broken profile, if asked
+        verify = not forged_tokens_accepted(flaws)
         state = TokenState.MISSING
         for alternative in alternatives:
-            state = self._judge(flow, n, alternative)
+            state = self._judge(flow, n, alternative, verify)
             if state is TokenState.VALID:
                 return
+        anonymous = self._accounts.first_id() if anonymous_user(flaws) else None
+        if state is TokenState.MISSING and anonymous is not None and plan.role != "logout":
+            n.user_id = anonymous
+            return
         if n.rejection is None:
             n.rejection = _Rejection(self._api, plan, state, self._policy.challenge(state))
 
     def _judge(
-        self, flow: http.HTTPFlow, n: RequestNote, alternative: list[SecurityScheme]
+        self,
+        flow: http.HTTPFlow,
+        n: RequestNote,
+        alternative: list[SecurityScheme],
+        verify: bool = True,
     ) -> TokenState:
         for scheme in alternative:
             value = self._policy.token(flow, scheme)
@@ -180,7 +191,7 @@ class SpecSecurity:
                 return state
             if scheme is not self._policy.scheme:
                 continue
-            check = self._state.tokens.check_access(value)
+            check = self._state.tokens.check_access(value, verify_signature=verify)
             verdict = check.state
             if verdict is TokenState.VALID and check.user_id in self._accounts.deleted:
                 verdict = TokenState.REVOKED  # the account is closed
@@ -365,7 +376,10 @@ class SpecAuthEndpoints:
         account = self._accounts.check(self._credentials("login", body))
         if account is None:
             return self._refused(
-                plan, (401, 400, 403, 422), "invalid_credentials", "The credentials are wrong."
+                plan,
+                (401, 400, 403, 422),
+                "invalid_credentials",
+                "The login name or password is wrong.",
             )
         issued = self._state.tokens.start_session(account["_id"])
         return self._tokens_answer(plan, "login", issued, account, n)

@@ -1,8 +1,8 @@
 """The addon chain that serves a team's document (`harness mock --spec`).
 
     Settings, SpecControl, Control, SpecRouting, Gate, SpecSecurity, Faults,
-    Enforcement, BodyCheck, SpecAuthEndpoints, Resources, SpecAnswers, Fallback,
-    LateFaults, [ResponseCheck], JournalAddon
+    Enforcement, BodyCheck, SpecAuthEndpoints, Breakage, SpecIdempotency, Resources,
+    SpecAnswers, Fallback, LateFaults, [ResponseCheck], JournalAddon
 
 The same fault addons, journal and control API as the demo's chain; routing,
 auth and answers come from the document. In proxy mode (`--upstream`) only
@@ -227,6 +227,7 @@ def spec_members(
     access: ControlAccess | None = None,
 ) -> list[Any]:
     """The chain's members for a document (see the module docstring)."""
+    from mocks.breakage import Breakage, parse_flaws
     from mocks.faults import FaultInjector, Faults, LateFaults
     from mocks.gate import Enforcement, Gate
     from mocks.journal import JournalAddon
@@ -257,7 +258,9 @@ def spec_members(
     if proxy:
         return [*front, Faults(injector), *back]
     policy = SessionPolicy(api)
-    resources = Resources(api, store)
+    resources = Resources(
+        api, store, lambda: "no_ownership" in parse_flaws(state.settings.breakage)
+    )
     return [
         *front,
         Gate(state),
@@ -266,6 +269,7 @@ def spec_members(
         Enforcement(),
         BodyCheck(resources.refusal),
         SpecAuthEndpoints(api, state, accounts, policy),
+        Breakage(state),  # a no-op unless harness_breakage names flaws
         spec_idempotency(api, state.idempotency),
         resources,
         SpecAnswers(),
