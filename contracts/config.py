@@ -203,7 +203,10 @@ class Contract(_Strict):
 
 class Resource(_Strict):
     id_field: str | None = Field(None, description="the item's id field (default: inferred)")
-    seed_items: int | None = Field(None, ge=0, description="items seeded at start")
+    seed_items: int | None = Field(None, ge=0, le=10_000, description="items seeded at start")
+    seed_owner: str | None = Field(
+        None, description="id of the account (mock.accounts) that owns the seeded items"
+    )
 
 
 class Mock(_Strict):

@@ -78,6 +78,7 @@ class Resource:
     seeded: list[dict[str, Any]] = field(default_factory=list)
     list_shapes: dict[str, ListShape] = field(default_factory=dict)  # by operation id
     key_schema: Compiled | None = None  # the item path parameter's schema: ids must fit it
+    seed_owner: str | None = None  # the account that owns the seeded items (`ownership`)
 
     def fresh(self, n: int) -> dict[str, Any]:
         return copy.deepcopy(self.templates[n % len(self.templates)]) if self.templates else {}
@@ -233,19 +234,25 @@ def _resource(
         wrapper=wrapper,
         templates=values[count:] or values[:1],
         key_schema=key_check,
+        seed_owner=settings.seed_owner if settings else None,
     )
     seeded = [] if parents else values[:count]
     if id_field is not None:
         seen: set[str] = set()
         renumber = resource.id_kind == "integer" or "slug" in id_field.lower()
         for index, item in enumerate(seeded):
-            if id_field not in item or renumber:
+            if id_field not in item or renumber or not _URL_SAFE.fullmatch(str(item[id_field])):
                 item[id_field] = new_id(resource, index + 1, item)
             if str(item[id_field]) in seen:
                 item[id_field] = new_id(resource, index + 1, item, retry=True)
             seen.add(str(item[id_field]))
     resource.seeded = seeded
     return resource
+
+
+# An id a client can put in a path as it is (RFC 3986 unreserved characters); a
+# generated one with spaces or punctuation is renumbered (`products-7`).
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 def new_id(resource: Resource, serial: int, item: dict[str, Any], *, retry: bool = False) -> Any:

@@ -64,6 +64,8 @@ class MemoryItemStore:
             for index, item in enumerate(r.seeded):
                 key = str(item[r.id_field]) if r.id_field else str(index + 1)
                 bucket[key] = copy.deepcopy(item)
+                if r.seed_owner is not None:
+                    self._owners[(r.collection, (), key)] = r.seed_owner
             self._serials[r.collection] = len(r.seeded)
 
     def _bucket(self, r: Resource, parents: Parents) -> dict[str, Item]:

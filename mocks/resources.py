@@ -14,6 +14,8 @@ user who created it.
 from __future__ import annotations
 
 import copy
+import itertools
+from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import http
@@ -39,19 +41,81 @@ def _fields(r: Resource, body: Any) -> dict[str, Any]:
     return body
 
 
-def _overlay(r: Resource, item: dict[str, Any], fields: dict[str, Any]) -> None:
-    """Each sent field the item's schema knows, kept only if the item stays valid."""
+def _overlay(
+    r: Resource, item: dict[str, Any], fields: dict[str, Any], others: list[dict[str, Any]]
+) -> None:
+    """Each sent field the item's schema knows, kept only if the item stays valid: as
+    sent, else completed (objects in a list take the fields they must have, a fresh
+    `id` among them); a reference (`category_id: home`) becomes the object the item
+    holds (`category: {id: home, ...}`), as `others` (the other items) show it."""
     known = props(r)
     for key, value in fields.items():
-        if key not in known or key == r.id_field:
+        if key == r.id_field:
             continue
-        before = item.get(key, _ABSENT)
-        item[key] = value
-        if not r.schema.is_valid(item):
-            if before is _ABSENT:
-                del item[key]
-            else:
-                item[key] = before
+        if key not in known:
+            target = _referenced(key, known)
+            if target is not None:
+                _try(r, item, target, [_reference(target, value, item, others)])
+            continue
+        _try(r, item, key, [value, _completed(value, known[key], item.get(key))])
+
+
+def _try(r: Resource, item: dict[str, Any], key: str, candidates: list[Any]) -> None:
+    before = item.get(key, _ABSENT)
+    for candidate in candidates:
+        if candidate is _ABSENT:
+            continue
+        item[key] = candidate
+        if r.schema.is_valid(item):
+            return
+    if before is _ABSENT:
+        item.pop(key, None)
+    else:
+        item[key] = before
+
+
+def _referenced(key: str, known: dict[str, Any]) -> str | None:
+    """`category_id` / `categoryId` -> `category`, when the item holds it as an object."""
+    for suffix in ("_id", "Id"):
+        base = key.removesuffix(suffix)
+        if base != key and isinstance(known.get(base), dict) and known[base].get("properties"):
+            return base
+    return None
+
+
+def _reference(target: str, value: Any, item: dict[str, Any], others: list[dict[str, Any]]) -> Any:
+    for other in others:
+        held = other.get(target)
+        if isinstance(held, dict) and held.get("id") == value:
+            return copy.deepcopy(held)
+    current = item.get(target)
+    return {**current, "id": value} if isinstance(current, dict) else {"id": value}
+
+
+_element_ids = itertools.count(1)
+
+
+def _completed(value: Any, schema: Any, current: Any) -> Any:
+    """A sent list of objects (or an object) with what the schema requires of each and
+    the sender cannot know: an `id` (fresh), else the item's own values."""
+    if not isinstance(schema, dict):
+        return _ABSENT
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        model = current[0] if isinstance(current, list) and current else {}
+        done = [_completed(v, schema["items"], model) for v in value]
+        return _ABSENT if any(d is _ABSENT for d in done) else done
+    if not isinstance(value, dict):
+        return value
+    required = schema.get("required") or []
+    filled = {}
+    for name in required:
+        if name in value:
+            continue
+        if name == "id":
+            filled["id"] = f"{next(_element_ids):x}".rjust(8, "0")
+        elif isinstance(current, dict) and name in current:
+            filled[name] = copy.deepcopy(current[name])
+    return {**filled, **value}
 
 
 _ABSENT = object()
@@ -74,9 +138,12 @@ def _stamp(r: Resource, item: dict[str, Any], now: str, *, created: bool) -> Non
 
 
 class Resources:
-    def __init__(self, api: SpecApi, store: ItemStore) -> None:
+    def __init__(
+        self, api: SpecApi, store: ItemStore, unowned: Callable[[], bool] = lambda: False
+    ) -> None:
         self._api = api
         self._store = store
+        self._unowned = unowned  # the broken profile's `no_ownership`
         self._ownership = "ownership" in api.behaviours
         shared = api.config.contract.security
         self._shared = frozenset(shared.shared_operations)
@@ -104,13 +171,20 @@ class Resources:
 
     # --- ownership -----------------------------------------------------------------
 
+    def refusal(self, flow: http.HTTPFlow) -> http.Response | None:
+        """The ownership refusal this request gets, if any (judged before its body)."""
+        plan = plan_of(flow)
+        if plan is None or plan.resource is None:
+            return None
+        return self._refused(plan, plan.resource, note(flow))
+
     def _refused(
         self, plan: OperationPlan, binding: Binding, n: RequestNote
     ) -> http.Response | None:
         """`ownership`: another user's item may not be changed, nor read where the
         read is the owner's (it declares 403, or contract.security.owner_only names it)
         and not shared. 403 where the operation declares it, else 404."""
-        if not self._ownership or binding.action in ("create", "list"):
+        if not self._ownership or binding.action in ("create", "list") or self._unowned():
             return None
         op = plan.op
         if op.operation_id in self._shared or not op.secured or n.user_id is None:
@@ -124,7 +198,6 @@ class Resources:
         owner = self._store.owner(r, parents_of(r, n.params), key)
         if owner is None or owner == n.user_id:
             return None
-        n.effect = {"kind": "not_owner", "resource": r.name, "id": key}
         if op.response(403) is not None or op.response(404) is None:
             shape = self._api.error(plan, (403,), nearest=False)
             reason = f"{r.singular.capitalize()} {key!r} belongs to another user; only its owner "
@@ -148,7 +221,7 @@ class Resources:
         response = self._read(flow, plan, r, n)
         if len(self._reads) > 4096:
             self._reads.clear()
-        if response.status_code < 300:  # a 404 is journaled with its effect each time
+        if response.status_code < 300:  # a 404 is answered afresh each time
             headers = {k: v for k, v in response.headers.items() if k != "content-length"}
             entry = (self._store.generation, response.status_code, response.content or b"", headers)
             self._reads[key] = entry
@@ -170,7 +243,6 @@ class Resources:
         declared = plan.op.response(404)
         if declared is None:
             return None
-        n.effect = {"kind": "not_found", "resource": r.name, "id": key}
         return self._not_found(plan, r, key)
 
     def _stand_in(self, r: Resource, key: str) -> dict[str, Any]:
@@ -199,7 +271,7 @@ class Resources:
         serial = self._store.next_serial(r)
         item = r.fresh(serial)
         fields = _fields(r, flow.metadata.get(BODY_KEY))
-        _overlay(r, item, fields)
+        _overlay(r, item, fields, self._store.items(r, parents))
         if r.id_field is not None:
             sent = fields.get(r.id_field)
             trial = dict(item, **{r.id_field: sent})
@@ -220,7 +292,7 @@ class Resources:
         self._store.put(r, parents, key, item)
         if n.user_id is not None:
             self._store.set_owner(r, parents, key, n.user_id)
-        n.effect = {"kind": "created", "resource": r.name, "id": key}
+        n.effect = {"kind": f"{r.singular}_created", "id": key}
         base = flow.request.path.partition("?")[0].rstrip("/")
         return self._answer_item(plan, r, item, f"{base}/{key}")
 
@@ -234,10 +306,10 @@ class Resources:
             if missing is not None:
                 return missing
             item = self._stand_in(r, key)
-        _overlay(r, item, _fields(r, flow.metadata.get(BODY_KEY)))
+        _overlay(r, item, _fields(r, flow.metadata.get(BODY_KEY)), self._store.items(r, parents))
         _stamp(r, item, self._store.now_iso(), created=False)
         self._store.put(r, parents, key, item)
-        n.effect = {"kind": "updated", "resource": r.name, "id": key}
+        n.effect = {"kind": f"{r.singular}_updated", "id": key}
         return self._answer_item(plan, r, item, flow.request.path)
 
     def _delete(
@@ -250,7 +322,7 @@ class Resources:
             if missing is not None:
                 return missing
             item = self._stand_in(r, key)
-        n.effect = {"kind": "deleted", "resource": r.name, "id": key}
+        n.effect = {"kind": f"{r.singular}_deleted", "id": key}
         return self._answer_item(plan, r, item, flow.request.path)
 
     def _action(

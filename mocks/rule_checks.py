@@ -88,7 +88,17 @@ def rule_problem(
             for o in found
             if pattern.match(re.sub(r"\{[^}]+\}", "x", o.path))
             or fnmatch.fnmatch(o.path, match.path)
+            or _routes(o.path, match.path)
         ]
     if not found:
         return "its operation, role, methods and path together match no operation of the API"
     return None
+
+
+def _routes(template: str, path: str) -> bool:
+    """Whether a concrete path (no glob) is one the template serves:
+    `/v1/products/prd_1` of `/v1/products/{id}`."""
+    if any(c in path for c in "*?["):
+        return False
+    parts = re.split(r"\{[^}]+\}", template)
+    return re.fullmatch("[^/]+".join(re.escape(p) for p in parts), path) is not None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -337,6 +338,13 @@ class MockServer:
         `control_token` once started. `spec`: a document's path or URL (or a compiled
         one) to serve instead of the demo, with `config` (a HarnessConfig); raises
         DocumentError if it is invalid."""
+        # Temporary, while the demo moves onto the spec engine (issue 13): with
+        # HARNESS_DEMO_ENGINE=spec the demo's own tests run against its document.
+        if spec is None and upstream is None and os.environ.get("HARNESS_DEMO_ENGINE") == "spec":
+            from contracts.config import DEMO_CONFIG_PATH, load_config
+
+            config = load_config(DEMO_CONFIG_PATH, env={})
+            spec = config.spec_location
         # A document-served mock has no use for the demo's seeded products.
         self.state = state or (MockState(product_count=0) if spec is not None else MockState())
         if spec is not None and not hasattr(spec, "plans"):

@@ -82,6 +82,12 @@ class SharedItemStore:
                 "INSERT OR REPLACE INTO items (collection, parents, key, item) VALUES (?, ?, ?, ?)",
                 rows,
             )
+            if r.seed_owner is not None:  # the seeded items belong to that account
+                db.executemany(
+                    "INSERT OR REPLACE INTO item_owners (collection, parents, key, owner) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(c, p, key, r.seed_owner) for c, p, key, _ in rows],
+                )
             db.execute(
                 "INSERT OR REPLACE INTO item_serials (collection, n) VALUES (?, ?)",
                 (r.collection, len(r.seeded)),

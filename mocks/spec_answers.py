@@ -87,7 +87,7 @@ def respond(
     if body is None:
         content = answer.encoded() if answer.media_type else b""
     else:
-        content = json.dumps(body).encode()
+        content = json.dumps(body, separators=(",", ":")).encode()
     return http.Response.make(answer.status, content, all_headers)
 
 

@@ -66,7 +66,7 @@ class Answer:
             return b""
         if isinstance(value, str) and not is_json(self.media_type):
             return value.encode()
-        return json.dumps(value).encode()
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -79,12 +79,21 @@ class ErrorShape:
     schema: Compiled | None
     headers: dict[str, str]
 
-    def body(self, code: str, reason: str) -> Any:
+    def body(self, code: str, reason: str, errors: list[dict[str, str]] | None = None) -> Any:
+        """The error's body; `errors` (each invalid field) go into a problem's `errors`
+        member (RFC 9457 extension), or a declared shape's, where its schema allows."""
         if self.template is None:
-            return problem_body(self.status, code, reason)
+            body = problem_body(self.status, code, reason)
+            if errors:
+                body["errors"] = errors
+            return body
         for short in (True, False):
             placed = _place_reason(json.loads(json.dumps(self.template)), reason, short)
             if self.schema is None or self.schema.is_valid(placed):
+                if errors and isinstance(placed, dict) and "errors" not in placed:
+                    placed["errors"] = errors
+                    if self.schema is not None and not self.schema.is_valid(placed):
+                        del placed["errors"]
                 return placed
         return self.template
 

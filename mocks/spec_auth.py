@@ -17,15 +17,17 @@ The configuration's body templates say where credentials are in a request
 
 from __future__ import annotations
 
+import copy
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from mitmproxy import http
 
 from contracts.config import TokenExchange
 from contracts.document import SecurityScheme
+from mocks.breakage import anonymous_user, forged_tokens_accepted, parse_flaws
 from mocks.notes import RequestNote, note
+from mocks.spec_accounts import SECRET_FIELDS, Accounts
 from mocks.spec_answers import fit, get_pointer, respond, set_pointer
 from mocks.spec_api import OperationPlan, SpecApi
 from mocks.spec_routes import BODY_KEY, error_response, plan_of
@@ -36,7 +38,7 @@ _PLACEHOLDER = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _TOKEN_NAMES = ("token", "access_token", "accessToken", "jwt", "id_token")
 _REFRESH_NAMES = ("refresh_token", "refreshToken")
 _EXPIRY_NAMES = ("expires_in", "expiresIn")
-_SECRET_FIELDS = ("password", "secret", "client_secret")
+REALM = "api"  # the protection space named in every challenge (RFC 9110 11.6.1)
 
 
 def placeholders(template: Any, here: str = "") -> dict[str, str]:
@@ -66,51 +68,6 @@ def _find_key(value: Any, names: tuple[str, ...], here: str = "", depth: int = 0
     return None
 
 
-@dataclass
-class Accounts:
-    """The configured identities plus registered accounts, by login name."""
-
-    identities: tuple[dict[str, str], ...]
-    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.accounts = {}
-        for identity in self.identities:
-            self.add(dict(identity))
-
-    @staticmethod
-    def login_name(fields: dict[str, Any]) -> str | None:
-        for key in ("email", "username", "login", "user", "name", "client_id"):
-            if isinstance(fields.get(key), str):
-                return str(fields[key]).lower()
-        return None
-
-    def add(self, fields: dict[str, Any]) -> str | None:
-        name = self.login_name(fields)
-        if name is None or name in self.accounts:
-            return None
-        given = fields.get("id")  # a configured account may name its own id
-        fields["_id"] = given if isinstance(given, str) and given else f"u-{len(self.accounts) + 1}"
-        self.accounts[name] = fields
-        return str(fields["_id"])
-
-    def check(self, fields: dict[str, Any]) -> dict[str, Any] | None:
-        name = self.login_name(fields)
-        account = self.accounts.get(name or "")
-        if account is None:
-            return None
-        for secret in _SECRET_FIELDS:
-            if secret in fields and str(account.get(secret)) != str(fields[secret]):
-                return None
-        return account
-
-    def by_id(self, user_id: str | None) -> dict[str, Any] | None:
-        return next((a for a in self.accounts.values() if a["_id"] == user_id), None)
-
-
 class SessionPolicy:
     """Which scheme carries the session token, with which prefix, and how hard it is judged."""
 
@@ -134,9 +91,27 @@ class SessionPolicy:
         if prefix:
             given, _, rest = raw.partition(" ")
             if given.lower() != prefix.lower() or not rest.strip():
-                return ""
+                # Another scheme's credentials, or the prefix alone: this scheme's are
+                # missing (RFC 6750 3.1: no error code for a request without them).
+                return None
             return rest.strip()
         return raw.strip()
+
+    def challenge(self, state: TokenState | None = None) -> str | None:
+        """The `WWW-Authenticate` value a 401 carries, in the session scheme's own
+        name (`Bearer realm="api"`); for a bearer token that was presented and
+        refused, RFC 6750's `error="invalid_token"` and the reason. None when the
+        scheme has no challenge (an API key without a prefix)."""
+        if self.scheme is None:
+            return None
+        name = self.prefix if self.scheme.type == "apiKey" else _default_prefix(self.scheme)
+        if not name:
+            return None
+        value = f'{name} realm="{REALM}"'
+        refused = state not in (None, TokenState.MISSING, TokenState.VALID)
+        if state is not None and refused and name.lower() == "bearer":
+            value += f', error="invalid_token", error_description="{state.value}"'
+        return value
 
 
 def _default_prefix(scheme: SecurityScheme) -> str:
@@ -162,10 +137,13 @@ def _presented(flow: http.HTTPFlow, scheme: SecurityScheme) -> str | None:
 
 
 class SpecSecurity:
-    def __init__(self, api: SpecApi, state: MockState, policy: SessionPolicy) -> None:
+    def __init__(
+        self, api: SpecApi, state: MockState, policy: SessionPolicy, accounts: Accounts
+    ) -> None:
         self._api = api
         self._state = state
         self._policy = policy
+        self._accounts = accounts
         schemes = api.document.security_schemes
         self._alternatives = {
             op_id: [[schemes[name] for name in alt if name in schemes] for alt in plan.op.security]
@@ -183,39 +161,58 @@ class SpecSecurity:
         if alternatives is None:
             return
         n = note(flow)
+        flaws = parse_flaws(self._state.settings.breakage)  # the broken profile, if asked
+        verify = not forged_tokens_accepted(flaws)
         state = TokenState.MISSING
         for alternative in alternatives:
-            state = self._judge(flow, n, alternative)
+            state = self._judge(flow, n, alternative, verify)
             if state is TokenState.VALID:
                 return
+        anonymous = self._accounts.first_id() if anonymous_user(flaws) else None
+        if state is TokenState.MISSING and anonymous is not None and plan.role != "logout":
+            n.user_id = anonymous
+            return
         if n.rejection is None:
-            n.rejection = _Rejection(self._api, plan, state)
+            n.rejection = _Rejection(self._api, plan, state, self._policy.challenge(state))
 
     def _judge(
-        self, flow: http.HTTPFlow, n: RequestNote, alternative: list[SecurityScheme]
+        self,
+        flow: http.HTTPFlow,
+        n: RequestNote,
+        alternative: list[SecurityScheme],
+        verify: bool = True,
     ) -> TokenState:
         for scheme in alternative:
             value = self._policy.token(flow, scheme)
             if not value:
-                return TokenState.MISSING if value is None else TokenState.INVALID
+                state = TokenState.MISSING if value is None else TokenState.INVALID
+                if scheme is self._policy.scheme:  # the journal's evidence, as for a token
+                    n.token_state = state.value
+                return state
             if scheme is not self._policy.scheme:
                 continue
-            check = self._state.tokens.check_access(value)
-            n.token_state, n.token_id = check.state.value, check.token_id
-            if check.state is TokenState.VALID:
+            check = self._state.tokens.check_access(value, verify_signature=verify)
+            verdict = check.state
+            if verdict is TokenState.VALID and check.user_id in self._accounts.deleted:
+                verdict = TokenState.REVOKED  # the account is closed
+            n.token_state, n.token_id = verdict.value, check.token_id
+            if verdict is TokenState.VALID:
                 n.user_id, n.session_id = check.user_id, check.session_id
-            elif self._policy.sessions or check.state is not TokenState.INVALID:
-                return check.state
+            elif self._policy.sessions or verdict is not TokenState.INVALID:
+                return verdict
         return TokenState.VALID
 
 
 class _Rejection:
     """A deferred 401 in the operation's shape (`Enforcement` calls `to_response`)."""
 
-    def __init__(self, api: SpecApi, plan: OperationPlan, state: TokenState) -> None:
+    def __init__(
+        self, api: SpecApi, plan: OperationPlan, state: TokenState, challenge: str | None
+    ) -> None:
         # A 401 even where the document forgot to declare one: clients act on it.
         self._shape = api.error(plan, (401, 403), nearest=False)
         self.state = state
+        self._challenge = challenge
 
     def to_response(self) -> http.Response:
         reason = {
@@ -224,12 +221,8 @@ class _Rejection:
             TokenState.EXPIRED: "The access token has expired.",
             TokenState.REVOKED: "The access token's session has ended.",
         }.get(self.state, "Not authorised.")
-        return error_response(
-            self._shape,
-            f"token_{self.state.value}",
-            reason,
-            {"WWW-Authenticate": 'Bearer realm="api"'},
-        )
+        headers = {"WWW-Authenticate": self._challenge} if self._challenge else {}
+        return error_response(self._shape, f"token_{self.state.value}", reason, headers)
 
 
 class SpecAuthEndpoints:
@@ -248,7 +241,14 @@ class SpecAuthEndpoints:
             "register": auth.register or auth.login,
             "refresh": auth.refresh,
         }
-        self._roles = {op_id: role for role, op_id in api.roles_by_name.items()}
+        self._roles: dict[str, str] = {op_id: role for role, op_id in api.roles_by_name.items()}
+        # A DELETE on the current user's path closes the account (as the contract
+        # suite reads the document): its tokens stop working.
+        current = api.plans.get(api.roles_by_name.get("current_user", ""))
+        current_path = current.op.path if current is not None else None
+        for plan in api.plans.values():
+            if (plan.op.method, plan.op.path) == ("DELETE", current_path):
+                self._roles.setdefault(plan.op.operation_id, "delete_current_user")
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -258,7 +258,16 @@ class SpecAuthEndpoints:
         if (
             plan is None
             or role is None
-            or role not in ("login", "register", "refresh", "logout", "current_user")
+            or role
+            not in (
+                "login",
+                "register",
+                "refresh",
+                "logout",
+                "current_user",
+                "update_current_user",
+                "delete_current_user",
+            )
         ):
             return
         n = note(flow)
@@ -311,23 +320,30 @@ class SpecAuthEndpoints:
         account: dict[str, Any],
         access: str | None,
         issued: IssuedTokens | None,
+        *,
+        remember: bool = False,
     ) -> Any:
+        """The answer with the account's fields and the session's tokens in it;
+        `remember`: the account keeps the generated fields it lacked (`created_at`), so
+        that every later answer about it shows the same."""
         answer = plan.success
         body = fit(answer.body, {}, answer.schema, None) if answer.body is not None else {}
         if not isinstance(body, dict | list):
             return body
-        import copy
-
         body = copy.deepcopy(body)
         exchange = self._exchanges.get(role) or self._exchanges.get("login")
         pointers = placeholders(exchange.body) if exchange is not None and exchange.body else {}
         for name, ptr in pointers.items():
-            if name not in _SECRET_FIELDS and name in account:
+            if name not in SECRET_FIELDS and name in account:
                 _set_valid(body, ptr, account[name], answer)
                 parent = ptr.rsplit("/", 1)[0]
                 holder = get_pointer(body, parent) if parent else body
+                if remember and isinstance(holder, dict):
+                    for key, value in holder.items():
+                        if key not in account and key not in _TOKEN_NAMES + SECRET_FIELDS:
+                            account[key] = copy.deepcopy(value)
                 for key, value in account.items():  # the account's other fields beside it
-                    if isinstance(holder, dict) and key in holder and key not in _SECRET_FIELDS:
+                    if isinstance(holder, dict) and key in holder and key not in SECRET_FIELDS:
                         _set_valid(body, f"{parent}/{key}", value, answer)
         token_ptr = (exchange.token if exchange else None) or _find_key(body, _TOKEN_NAMES)
         if access is not None and token_ptr:
@@ -348,7 +364,11 @@ class SpecAuthEndpoints:
     def _refused(
         self, plan: OperationPlan, statuses: tuple[int, ...], code: str, reason: str
     ) -> http.Response:
-        return error_response(self._api.error(plan, statuses), code, reason)
+        shape = self._api.error(plan, statuses)
+        challenge = self._policy.challenge() if shape.status == 401 else None
+        return error_response(
+            shape, code, reason, {"WWW-Authenticate": challenge} if challenge else None
+        )
 
     def _login(
         self, flow: http.HTTPFlow, plan: OperationPlan, n: RequestNote, body: dict[str, Any]
@@ -356,7 +376,10 @@ class SpecAuthEndpoints:
         account = self._accounts.check(self._credentials("login", body))
         if account is None:
             return self._refused(
-                plan, (401, 400, 403, 422), "invalid_credentials", "The credentials are wrong."
+                plan,
+                (401, 400, 403, 422),
+                "invalid_credentials",
+                "The login name or password is wrong.",
             )
         issued = self._state.tokens.start_session(account["_id"])
         return self._tokens_answer(plan, "login", issued, account, n)
@@ -366,9 +389,7 @@ class SpecAuthEndpoints:
     ) -> http.Response:
         fields = self._credentials("register", body)
         if self._accounts.add(fields) is None:
-            return self._refused(
-                plan, (409, 422, 400), "account_exists", "An account with this name exists already."
-            )
+            return self._taken(plan, Accounts.login_field(fields))
         issued = self._state.tokens.start_session(fields["_id"])
         return self._tokens_answer(plan, "register", issued, fields, n)
 
@@ -424,7 +445,36 @@ class SpecAuthEndpoints:
         if account is None:
             return respond(plan.success)
         presented = self._policy.token(flow, self._policy.scheme) if self._policy.scheme else None
-        return respond(plan.success, self._with_session(plan, "login", account, presented, None))
+        body = self._with_session(plan, "login", account, presented, None, remember=True)
+        return respond(plan.success, body)
+
+    def _update_current_user(
+        self, flow: http.HTTPFlow, plan: OperationPlan, n: RequestNote, body: dict[str, Any]
+    ) -> http.Response:
+        """The signed-in account takes the fields sent (its login name too, unless
+        another account has it: 409); the current user's answer shows them after."""
+        account = self._accounts.by_id(n.user_id)
+        if account is None:
+            return respond(plan.success)
+        clash = self._accounts.update(account, self._credentials("update_current_user", body))
+        if clash is not None:
+            return self._taken(plan, clash)
+        n.effect = {"kind": "user_updated", "id": account["_id"]}
+        return self._current_user(flow, plan, n, body)
+
+    def _delete_current_user(
+        self, flow: http.HTTPFlow, plan: OperationPlan, n: RequestNote, body: dict[str, Any]
+    ) -> http.Response:
+        account = self._accounts.by_id(n.user_id)
+        if account is not None:
+            self._accounts.delete(account)
+            n.effect = {"kind": "user_deleted", "id": account["_id"]}
+        return respond(plan.success)
+
+    def _taken(self, plan: OperationPlan, login_field: str | None) -> http.Response:
+        code = f"{login_field}_taken" if login_field else "account_exists"
+        what = f"the {login_field} " if login_field else "this name "
+        return self._refused(plan, (409, 422, 400), code, f"An account with {what}exists already.")
 
 
 def _set_valid(body: Any, pointer: str, value: Any, answer: Any) -> None:

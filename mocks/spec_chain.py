@@ -1,8 +1,8 @@
 """The addon chain that serves a team's document (`harness mock --spec`).
 
     Settings, SpecControl, Control, SpecRouting, Gate, SpecSecurity, Faults,
-    Enforcement, SpecAuthEndpoints, Resources, SpecAnswers, Fallback,
-    LateFaults, [ResponseCheck], JournalAddon
+    Enforcement, BodyCheck, SpecAuthEndpoints, Breakage, SpecIdempotency, Resources,
+    SpecAnswers, Fallback, LateFaults, [ResponseCheck], JournalAddon
 
 The same fault addons, journal and control API as the demo's chain; routing,
 auth and answers come from the document. In proxy mode (`--upstream`) only
@@ -30,8 +30,9 @@ from mocks.resource_model import infer_resources
 from mocks.resource_store import ItemStore
 from mocks.resources import Resources
 from mocks.settings import MockSettings
+from mocks.spec_accounts import Accounts
 from mocks.spec_api import SpecApi, is_json
-from mocks.spec_auth import Accounts, SessionPolicy, SpecAuthEndpoints, SpecSecurity
+from mocks.spec_auth import SessionPolicy, SpecAuthEndpoints, SpecSecurity
 from mocks.spec_routes import plan_of
 from mocks.state import MockState
 from mocks.wire import json_response, path_only, request_body
@@ -93,7 +94,7 @@ class SpecControl:
             from mocks.problems import problem_response
 
             return problem_response(400, "invalid_body", 'Send {} or {"user": "<login name>"}.')
-        account = self._accounts.accounts.get(str(body.get("user", "")).lower())
+        account = self._accounts.get(str(body.get("user", "")))
         user_id = account["_id"] if account else str(body.get("user") or "minted")
         issued = self._state.tokens.start_session(user_id)
         payload = {
@@ -226,6 +227,7 @@ def spec_members(
     access: ControlAccess | None = None,
 ) -> list[Any]:
     """The chain's members for a document (see the module docstring)."""
+    from mocks.breakage import Breakage, parse_flaws
     from mocks.faults import FaultInjector, Faults, LateFaults
     from mocks.gate import Enforcement, Gate
     from mocks.journal import JournalAddon
@@ -235,7 +237,7 @@ def spec_members(
     from mocks.shared_items import item_store, item_writes
     from mocks.spec_answers import SpecAnswers
     from mocks.spec_idempotency import spec_idempotency
-    from mocks.spec_routes import SpecRouting
+    from mocks.spec_routes import BodyCheck, SpecRouting
 
     state.spec = api
     accounts = Accounts(api.config.auth.identities + api.config.mock.accounts)
@@ -257,15 +259,20 @@ def spec_members(
     if proxy:
         return [*front, Faults(injector), *back]
     policy = SessionPolicy(api)
+    resources = Resources(
+        api, store, lambda: "no_ownership" in parse_flaws(state.settings.breakage)
+    )
     return [
         *front,
         Gate(state),
-        SpecSecurity(api, state, policy),
+        SpecSecurity(api, state, policy, accounts),
         Faults(injector),
         Enforcement(),
+        BodyCheck(resources.refusal),
         SpecAuthEndpoints(api, state, accounts, policy),
+        Breakage(state),  # a no-op unless harness_breakage names flaws
         spec_idempotency(api, state.idempotency),
-        item_writes(Resources(api, store), store),
+        item_writes(resources, store),
         SpecAnswers(),
         Fallback(),
         *back,

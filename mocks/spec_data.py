@@ -175,6 +175,7 @@ class DataGenerator:
                 continue
             value = self._repaired(compiled, value)
             if value is not _NONE:
+                _fill_defaults(value, value, compiled.schema, compiled)
                 self.realistic(value, compiled.schema, compiled)
                 return value
         return _NONE
@@ -227,6 +228,29 @@ class DataGenerator:
 
 
 _NONE = object()
+
+
+def _fill_defaults(root: Any, value: Any, schema: Any, compiled: Compiled, depth: int = 0) -> None:
+    """Optional properties with a `default` or `const` present, as a server that
+    serializes its model writes them (`token_type: Bearer`), each kept only if valid."""
+    if depth > 8 or not isinstance(schema, dict) or not isinstance(value, dict | list):
+        return
+    if isinstance(value, list):
+        for item in value:
+            _fill_defaults(root, item, schema.get("items"), compiled, depth + 1)
+        return
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict):
+            continue
+        if name in value:
+            _fill_defaults(root, value[name], prop, compiled, depth + 1)
+            continue
+        fixed = prop.get("const", prop.get("default", _NONE))
+        if fixed is _NONE or fixed is None:
+            continue
+        value[name] = fixed
+        if not compiled.is_valid(root):
+            del value[name]
 
 
 def _walk(schema: Any, path: list[Any]) -> Any:

@@ -14,36 +14,51 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from mitmproxy import http
 
 from mocks.notes import note
-from mocks.spec_api import ErrorShape, OperationPlan, ParameterCheck, SpecApi, is_json
+from mocks.spec_api import JSON, ErrorShape, OperationPlan, ParameterCheck, SpecApi, is_json
 from mocks.wire import MAX_BODY_BYTES
 
 PLAN_KEY = "harness_plan"
 BODY_KEY = "harness_body"
+DEFERRED_KEY = "harness_body_rejection"
 _NOT_SENT = object()
 _UNCHECKED = object()
 _INTEGER = re.compile(r"-?\d+")
 # OpenAPI: header parameters by these names are ignored (they are described elsewhere).
 _IGNORED_HEADERS = frozenset({"accept", "content-type", "authorization"})
+# Parameters of the behaviours the mock implements itself get their own codes.
+_INVALID_CODES = {("header", "idempotency-key"): "invalid_idempotency_key"}
 
 
 class Rejected(Exception):
-    def __init__(self, statuses: tuple[int, ...], code: str, reason: str) -> None:
+    def __init__(
+        self,
+        statuses: tuple[int, ...],
+        code: str,
+        reason: str,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.statuses = statuses
         self.code = code
         self.reason = reason
+        self.errors = errors  # each invalid field: {field, message}
 
 
 def error_response(
-    shape: ErrorShape, code: str, reason: str, headers: dict[str, str] | None = None
+    shape: ErrorShape,
+    code: str,
+    reason: str,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, str]] | None = None,
 ) -> http.Response:
-    body = json.dumps(shape.body(code, reason)).encode()
+    body = json.dumps(shape.body(code, reason, errors)).encode()
     all_headers = {"content-type": shape.media_type, "cache-control": "no-store"}
     all_headers.update(shape.headers)
     all_headers.update(headers or {})
@@ -52,6 +67,21 @@ def error_response(
 
 def plan_of(flow: http.HTTPFlow) -> OperationPlan | None:
     return flow.metadata.get(PLAN_KEY)
+
+
+class BodyCheck:
+    """After `Enforcement`: the body's rejection that `SpecRouting` deferred, unless
+    `first` (the ownership check) refuses the request for another reason."""
+
+    def __init__(self, first: Callable[[http.HTTPFlow], http.Response | None]) -> None:
+        self._first = first
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        deferred = flow.metadata.pop(DEFERRED_KEY, None)
+        if deferred is not None:
+            flow.response = self._first(flow) or deferred
 
 
 class SpecRouting:
@@ -80,9 +110,18 @@ class SpecRouting:
             if "strict_query" in self._api.behaviours:
                 _check_query_names(plan, query)
             _check_parameters(plan, flow, params, query)
+        except Rejected as e:
+            flow.response = self._rejection(plan, e)
+            return
+        try:
             flow.metadata[BODY_KEY] = _check_body(plan, flow)
         except Rejected as e:
-            flow.response = error_response(self._api.error(plan, e.statuses), e.code, e.reason)
+            # Answered by `BodyCheck`, after credentials (and ownership) are judged: a
+            # caller without them learns nothing about what a valid body would be.
+            flow.metadata[DEFERRED_KEY] = self._rejection(plan, e)
+
+    def _rejection(self, plan: OperationPlan, e: Rejected) -> http.Response:
+        return error_response(self._api.error(plan, e.statuses), e.code, e.reason, errors=e.errors)
 
     def _unrouted(self, method: str, path: str) -> http.Response:
         allowed = self._api.methods_at(path)
@@ -141,7 +180,7 @@ def _check_parameters(
         if error is not None:
             raise Rejected(
                 (400, 422),
-                "invalid_parameter",
+                _INVALID_CODES.get((p.location, p.name.lower()), "invalid_parameter"),
                 f"The {p.location} parameter {p.name!r} is invalid: {error}",
             )
 
@@ -215,11 +254,19 @@ def _check_body(plan: OperationPlan, flow: http.HTTPFlow) -> Any:
         raise Rejected(
             (413, 400), "payload_too_large", f"Bodies are limited to {MAX_BODY_BYTES} bytes."
         )
+    content_type = flow.request.headers.get("content-type", "")
     if not raw:
+        if plan.op.request_required and is_json(content_type) and content_type:
+            # Declared as JSON and empty: not a JSON text (RFC 8259).
+            raise Rejected((400, 422), "malformed_json", "The body is not valid JSON.")
         if plan.op.request_required:
             raise Rejected((400, 422), "missing_body", "This operation needs a request body.")
         return None
-    content_type = flow.request.headers.get("content-type", "")
+    coding = flow.request.headers.get("content-encoding", "identity").strip().lower()
+    if coding != "identity":  # no document declares codings: RFC 7694 answers 415
+        raise Rejected(
+            (415, 400), "unsupported_media_type", f"Bodies in {coding} coding are not accepted."
+        )
     media = _declared_media(plan, content_type)
     if media is None:
         declared = ", ".join(plan.bodies)
@@ -240,7 +287,9 @@ def _check_body(plan: OperationPlan, flow: http.HTTPFlow) -> Any:
         return raw  # multipart, text, binary: passed on unjudged
     error = compiled.first_error(value)
     if error is not None:
-        raise Rejected((422, 400), "validation_failed", f"The body is invalid: {error}")
+        errors = compiled.field_errors(value)
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        raise Rejected((422, 400), "validation_failed", f"The body is invalid: {summary}", errors)
     return value
 
 
@@ -255,6 +304,8 @@ def _declared_media(plan: OperationPlan, content_type: str) -> str | None:
         kind, _, sub = declared.partition("/")
         if sub == "*" and sent.startswith(kind + "/"):
             return media
+    if is_json(sent):  # application/merge-patch+json where application/json is declared
+        return next((m for m in plan.bodies if m.split(";", 1)[0].strip().lower() == JSON), None)
     return None
 
 

@@ -41,6 +41,10 @@ def to_json_schema(schema: Any, direction: Direction, *, openapi_30: bool) -> An
             continue
         else:
             out[key] = to_json_schema(value, direction, openapi_30=openapi_30)
+    if out.get("format") == "email":
+        # An address as people write it (RFC 6531: renée@example.com), as servers
+        # that validate with email-validator accept it; ASCII addresses are a subset.
+        out["format"] = "idn-email"
     if "example" in schema and "examples" not in schema:
         out["examples"] = [schema["example"]]
     if openapi_30:
@@ -92,6 +96,25 @@ class Compiled:
         for error in self._validator.iter_errors(value):
             return list(error.instance_path), list(error.schema_path)
         return None
+
+    def field_errors(self, value: Any, limit: int = 20) -> list[dict[str, str]]:
+        """Each error as {field, message}: the field a dotted path (`variants.0.price`),
+        a missing or unexpected property named itself (`name`, `sku`)."""
+        found: list[dict[str, str]] = []
+        for error in self._validator.iter_errors(value):
+            where = [str(p) for p in error.instance_path]
+            names: list[str | None] = [None]
+            kind = error.kind
+            if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+                names = [str(kind.property)]
+            elif isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+                names = [str(n) for n in kind.unexpected] or [None]
+            for name in names:
+                field = ".".join([*where, name] if name is not None else where)
+                found.append({"field": field or "(body)", "message": error.message})
+            if len(found) >= limit:
+                break
+        return found[:limit]
 
     def first_error(self, value: Any) -> str | None:
         for error in self._validator.iter_errors(value):

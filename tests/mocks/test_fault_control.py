@@ -19,6 +19,8 @@ pytestmark = pytest.mark.workers  # also run on `--workers 2`
 FAULTS = "/__harness/faults"
 SCENARIO = "/__harness/scenario"
 CONFIG = "/__harness/config"
+# A rule on a request these tests never send (a document mock refuses a path it lacks).
+NEVER_SENT = {"methods": ["DELETE"], "path": "/v1/products/*"}
 RESET = {"action": {"type": "reset"}}
 
 
@@ -52,7 +54,7 @@ def test_listing_shows_each_rule_with_match_and_hit_counts(
         "select": {"times": 2},
     }
     assert api.post(FAULTS, json=rule).status_code == 201
-    never_rule = {"id": "never", "match": {"path": "/nowhere"}, **RESET}
+    never_rule = {"id": "never", "match": NEVER_SENT, **RESET}
     assert api.post(FAULTS, json=never_rule).status_code == 201
     statuses = [api.get(PRODUCTS).status_code for _ in range(3)]
     assert statuses == [503, 503, 401]
@@ -73,7 +75,7 @@ def test_listing_shows_each_rule_with_match_and_hit_counts(
 
 def test_deleting_one_rule_and_all_rules(api: ApiClient, harness_control: ControlClient) -> None:
     for rule_id in ("a", "b", "c"):
-        harness_control.add_fault({"id": rule_id, "match": {"path": "/nowhere"}, **RESET})
+        harness_control.add_fault({"id": rule_id, "match": NEVER_SENT, **RESET})
     response = api.delete(f"{FAULTS}/b")
     assert (response.status_code, response.content) == (204, b"")
     assert _ids(harness_control) == ["a", "c"]
@@ -269,7 +271,7 @@ def test_other_scenario_bodies_are_a_400(api: ApiClient, body: Any) -> None:
 def test_a_scenario_is_applied_whole_or_not_at_all(
     api: ApiClient, harness_control: ControlClient
 ) -> None:
-    counter = int(harness_control.add_fault({"match": {"path": "/nowhere"}, **RESET})[1:])
+    counter = int(harness_control.add_fault({"match": NEVER_SENT, **RESET})[1:])
     inline = {
         "name": "clash",
         "config": {"access_ttl_s": 9},

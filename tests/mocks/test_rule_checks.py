@@ -80,3 +80,18 @@ def test_a_scenario_with_rules_the_document_cannot_fire_is_warned_about(tmp_path
     warnings = stderr.read_text()
     assert "refresh-503: no operation has role refresh" in warnings
     assert "reads-slow" not in warnings
+
+
+def test_a_rule_on_one_concrete_item_path_of_a_document_is_accepted() -> None:
+    """`/api/books/7` is a path `/api/books/{bookId}` serves: the rule can fire; a path
+    one segment longer is none of the document's and is refused."""
+    from contracts.config import load_config
+
+    config = load_config(BOOKS / "harness.yaml")
+    with MockServer(spec=config.spec_location, config=config) as mock:
+        rule = {"match": {"path": "/api/books/7"}, "action": {"type": "reset"}}
+        accepted = httpx.post(mock.control_url + "/faults", json=rule)
+        deeper = rule | {"match": {"path": "/api/books/7/pages/2"}}
+        refused = httpx.post(mock.control_url + "/faults", json=deeper)
+    assert accepted.status_code == 201, accepted.text
+    assert refused.status_code == 400, refused.text

@@ -4,6 +4,7 @@ connections to one SQLite file stand for two workers)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -151,3 +152,18 @@ def test_a_change_begun_before_another_workers_reset_is_answered_and_rolled_back
     on_time = _writing_flow(sqlite.epoch())
     addon.request(on_time)
     assert store.get(r, (), "counter") == {"id": 0, "n": 1}
+
+
+def test_seeded_items_belong_to_their_seed_owner_in_both_stores(
+    resources: list[Resource], tmp_path: Path
+) -> None:
+    """`seed_owner` (the demo's catalogue belongs to its shop): every worker must see the
+    owner, or ownership would let anyone change a seeded item on a shared store."""
+    owned = [dataclasses.replace(r, seed_owner="usr_shop") for r in resources]
+    r = owned[0]
+    key = str(r.seeded[0][r.id_field]) if r.id_field else "1"
+    memory = MemoryItemStore(owned, VirtualClock())
+    shared = SharedItemStore(
+        SqliteStateStore(tmp_path / "s.db", durable=False), owned, VirtualClock()
+    )
+    assert memory.owner(r, (), key) == shared.owner(r, (), key) == "usr_shop"

@@ -162,7 +162,7 @@ def test_with_ownership_only_the_owner_changes_and_reads_what_is_private(
         assert client.put(f"/books/{slug}", json=change, headers=reader).status_code == 200
         assert client.delete(f"/books/{slug}", headers=reader).status_code == 204
     journal = httpx.get(behaving.control_url + "/journal").json()["entries"]
-    assert any((e.get("effect") or {}).get("kind") == "not_owner" for e in journal)
+    assert any(e.get("code") == "not_book_owner" for e in journal)  # journaled refusals
 
 
 # --- strict_query, problem_details ------------------------------------------------------
@@ -192,6 +192,164 @@ def test_errors_take_the_documents_shape_unless_problem_details(
     assert problem.headers["content-type"] == "application/problem+json"
     assert problem.json()["status"] == 404
     assert "no-such-book" in problem.json()["detail"]
+
+
+def test_a_problem_lists_every_invalid_field_by_its_path(behaving: MockServer) -> None:
+    """The problem's `errors` name each field: nested paths, missing and unexpected
+    properties; the document's own shape (plain) keeps its one string per reason."""
+    body = {"book": {"authors": [""], "copies": 0}, "shelf": "A1"}
+    with _client(behaving) as client:
+        auth = _login(client, READER)
+        problem = client.post("/books", json=body, headers=auth)
+    assert problem.status_code == 422, problem.text
+    assert problem.headers["content-type"] == "application/problem+json"
+    fields = {e["field"] for e in problem.json()["errors"]}
+    assert {"book.authors.0", "book.copies", "book.isbn", "book.title", "shelf"} <= fields
+    assert all(e["message"] for e in problem.json()["errors"])
+
+
+def test_a_401_challenges_in_the_schemes_own_name(plain: MockServer) -> None:
+    """`Authorization: Token <jwt>` (an apiKey scheme with a prefix): the challenge is
+    `Token`, and another scheme's credentials count as none (RFC 6750 3.1)."""
+    with _client(plain) as client:
+        token = _login(client, READER)["Authorization"]
+        answers = [
+            client.post("/books", json=_book(), headers=headers)
+            for headers in ({}, {"Authorization": "Bearer " + token}, {"Authorization": "Token x"})
+        ]
+        wrong_login = client.post("/users/login", json={"user": READER | {"password": "nope"}})
+    for answer in [*answers, wrong_login]:
+        assert answer.status_code == 401, answer.text
+        assert answer.headers["WWW-Authenticate"] == 'Token realm="api"'
+
+
+def test_seeded_items_belong_to_the_configured_owner() -> None:
+    """`mock.resources.<name>.seed_owner`: with `ownership`, the seeded items are that
+    account's (one of `mock.accounts`), and nobody else's to change."""
+    owner = {"id": "usr_owner", "email": "owner@example.org", "password": "owner-pass"}
+    config = _config(["ownership"]).updated(
+        {
+            "mock.accounts": [owner | {"username": "owner"}],
+            "mock.resources": {"books": {"id_field": "slug", "seed_owner": "usr_owner"}},
+        }
+    )
+    with MockServer(spec=config.spec_location, config=config) as mock, _client(mock) as client:
+        slug = client.get("/books").json()["books"][0]["slug"]
+        reader = _login(client, READER)
+        refused = client.delete(f"/books/{slug}", headers=reader)
+        allowed = client.delete(f"/books/{slug}", headers=_login(client, OWNER_LOGIN))
+    assert refused.status_code == 403, refused.text
+    assert allowed.status_code == 204, allowed.text
+
+
+OWNER_LOGIN = {"email": "owner@example.org", "password": "owner-pass"}
+
+
+# --- accounts: identity, profile updates ------------------------------------------------
+
+
+def _member(email: str, username: str = "rene") -> dict[str, object]:
+    return {"user": {"email": email, "username": username, "password": "pass-word-1"}}
+
+
+def test_two_spellings_of_one_address_are_one_account(behaving: MockServer) -> None:
+    """Login names compare by NFKC_Casefold: composed and decomposed accents, `ß` and
+    `ss` and case are one account; the clash is `email_taken`."""
+    composed, decomposed = "ren\u00e9e@example.org", "RENE\u0301E@example.org"
+    with _client(behaving) as client:
+        assert client.post("/users", json=_member(composed)).status_code == 201
+        again = client.post("/users", json=_member(decomposed, "other"))
+        login = client.post(
+            "/users/login", json={"user": {"email": decomposed, "password": "pass-word-1"}}
+        )
+        street = client.post("/users", json=_member("stra\u00dfe@example.org", "street"))
+        upper_ss = client.post("/users", json=_member("STRASSE@example.org", "road"))
+    assert again.status_code == 409, again.text
+    assert again.json()["code"] == "email_taken"
+    assert login.status_code == 200, login.text
+    assert login.json()["user"]["email"] == composed  # the address as registered
+    assert street.status_code == 201, street.text
+    assert upper_ss.status_code == 409  # ß casefolds to ss
+
+
+def test_a_profile_update_persists_and_moves_the_login() -> None:
+    config = _config(ALL_ON).updated({"roles.update_current_user": "UpdateCurrentUser"})
+    with MockServer(spec=config.spec_location, config=config) as mock, _client(mock) as client:
+        auth = _login(client, READER)
+        change = {"user": {"email": "moved@example.org", "bio": "Reads a lot."}}
+        updated = client.put("/user", json=change, headers=auth)
+        profile = client.get("/user", headers=auth).json()["user"]
+        moved = client.post("/users/login", json={"user": READER | {"email": "moved@example.org"}})
+        old = client.post("/users/login", json={"user": READER})
+        taken = client.put("/user", json={"user": {"email": CRITIC["email"]}}, headers=auth)
+        after = client.get("/user", headers=auth).json()["user"]
+    assert updated.status_code == 200, updated.text
+    assert (profile["email"], profile["bio"]) == ("moved@example.org", "Reads a lot.")
+    assert profile["username"] == "reader"  # what was not sent stays
+    assert moved.status_code == 200, moved.text
+    assert old.status_code == 401
+    assert taken.status_code == 409
+    assert taken.json()["code"] == "email_taken"
+    assert after["email"] == "moved@example.org"
+
+
+def test_credentials_and_ownership_are_judged_before_the_body(behaving: MockServer) -> None:
+    """A caller without credentials, or not the owner, learns nothing about what a
+    valid body would be: 401 and 403 come before the body's 422."""
+    invalid = {"book": {"copies": 0}}
+    with _client(behaving) as client:
+        anonymous = client.post("/books", json=invalid)
+        reader, critic = _login(client, READER), _login(client, CRITIC)
+        slug = _create(client, reader)
+        stranger = client.put(f"/books/{slug}", json=invalid, headers=critic)
+        owner = client.put(f"/books/{slug}", json=invalid, headers=reader)
+    assert anonymous.status_code == 401, anonymous.text
+    assert stranger.status_code == 403, stranger.text
+    assert owner.status_code == 422, owner.text
+
+
+def test_bodies_in_a_coding_are_refused_and_json_suffixes_accepted(behaving: MockServer) -> None:
+    import gzip
+    import json
+
+    raw = json.dumps(_book()).encode()
+    with _client(behaving) as client:
+        auth = _login(client, READER)
+        json_type = {"content-type": "application/json"}
+        zipped = client.post(
+            "/books",
+            content=gzip.compress(raw),
+            headers=auth | json_type | {"content-encoding": "gzip"},
+        )
+        suffixed = client.post(
+            "/books", content=raw, headers=auth | {"content-type": "application/merge-patch+json"}
+        )
+        empty = client.post("/books", content=b"", headers=auth | json_type)
+    # The library declares no 415: its one client-error status, with the reason.
+    assert (zipped.status_code, zipped.json()["code"]) == (422, "unsupported_media_type")
+    assert suffixed.status_code == 201, suffixed.text
+    assert empty.status_code == 422, empty.text
+    assert empty.json()["code"] == "malformed_json"
+
+
+def test_a_closed_accounts_token_is_refused_and_its_name_free_again(plain: MockServer) -> None:
+    """DELETE on the current user's path (DeleteCurrentUser) closes the account, as the
+    contract suite reads the document: its token stops working at once."""
+    member = _member("leaving@example.org", "leaving")
+    with _client(plain) as client:
+        created = client.post("/users", json=member)
+        auth = {"Authorization": "Token " + created.json()["user"]["token"]}
+        before = client.get("/user", headers=auth)
+        closed = client.delete("/user", headers=auth)
+        after = client.get("/user", headers=auth)
+        credentials = {"email": "leaving@example.org", "password": "pass-word-1"}
+        login = client.post("/users/login", json={"user": credentials})
+        again = client.post("/users", json=member)
+    assert (created.status_code, before.status_code) == (201, 200), created.text
+    assert 200 <= closed.status_code < 300, closed.text
+    assert after.status_code == 401, after.text
+    assert login.status_code == 401
+    assert again.status_code == 201, again.text
 
 
 # --- request_signing, api_key -----------------------------------------------------------
