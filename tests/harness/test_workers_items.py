@@ -193,7 +193,9 @@ def test_resets_on_one_worker_while_the_other_creates_leave_journal_and_items_ag
     items = {a["slug"] for a in listed} - seeded
     entries = resetter.get(CONTROL + "/journal").json()["entries"]
     journaled = {
-        e["effect"]["id"] for e in entries if (e.get("effect") or {}).get("kind") == "created"
+        e["effect"]["id"]
+        for e in entries
+        if (e.get("effect") or {}).get("kind") == "article_created"
     }
     assert items == journaled
     assert items  # creates landed in the run that remains, after the last reset

@@ -216,8 +216,11 @@ def _created_half(
     op, args = CREATE_ANY.request()
     reply = ctx.adapter.call(op, {**args, "body": body}, timeout=CALL_S)
     entries = ctx.journal()
+    # The engine names a creation's effect after its item (`book_created`).
     created = [
-        e for e in CREATE_ANY.of(entries) if (e.get("effect") or {}).get("kind") == "created"
+        e
+        for e in CREATE_ANY.of(entries)
+        if str((e.get("effect") or {}).get("kind", "")).endswith("_created")
     ]
     line = f"sent, valid against the document: {', '.join(changed)}"
     if not reply.ok:
