@@ -35,7 +35,7 @@ from contracts.openapi import DOCUMENT_PATH
 from contracts.suite import Credentials, SuiteOptions, run_suite
 from contracts.suite.runner import DEFAULT_MAX_EXAMPLES, DEFAULT_WORKERS, PHASES
 from harness.control import ControlClient
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 
 NAME = "contract_suite"
 TARGET_S = 30.0  # the demo mock

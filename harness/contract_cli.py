@@ -38,7 +38,7 @@ from contracts.suite.runner import PHASES
 from mocks.breakage import parse_flaws
 from mocks.server import MockServer, MockStartError
 from mocks.settings import MockSettings
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 
 ENV_PREFIX = "HARNESS_CONTRACT_"
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from harness.control import ControlClient
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 
 
 @dataclass(frozen=True)

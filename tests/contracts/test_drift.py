@@ -8,13 +8,13 @@ import jsonschema
 import pydantic
 import pytest
 import schemathesis
-
-from contracts import models, openapi
-from contracts.operations import OPERATIONS
 from mocks.api import Api
 from mocks.auth import AuthEndpoints
+
+from contracts import models, openapi
+from contracts.demo import Store
+from contracts.operations import OPERATIONS
 from mocks.state import MockState
-from mocks.store import Store
 
 
 def test_committed_document_matches_the_models() -> None:

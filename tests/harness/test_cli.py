@@ -14,12 +14,12 @@ import httpx
 import pytest
 from mock_testkit import harness_command, harness_mock_process
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness import check_cli, cli
 from harness.cli import build_parser, main
 from harness.control import TOKEN_ENV
 from mocks.server import beyond_loopback_warning
 from mocks.settings import MockSettings
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 
 def test_harness_mock_serves_until_sigint(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from mitmproxy.utils.emoji import emoji
 from mock_testkit import MockProcess, harness_command, harness_mock_process
 from tornado.websocket import websocket_connect
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from mocks.flow_marks import FAULT_MARK, REFUSED_MARK
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 WEB_LINE = re.compile(r"Web UI\s+(http://127\.0\.0\.1:(\d+))/\?token=([0-9a-f]+) ")
 

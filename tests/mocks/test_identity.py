@@ -8,9 +8,9 @@ import unicodedata
 import pytest
 from mock_testkit import ApiClient, assert_problem
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD, EmailTaken, Store, identity_key
 from mocks import store as store_module
 from mocks.passwords import PARAMETERS, hash_password, verify_password
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD, EmailTaken, Store, identity_key
 
 PASSWORD = "correct-horse-battery"
 NFC = unicodedata.normalize("NFC", "ren\u00e9e@example.com")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD, SHOP_ID, EmailTaken, Store
 from contracts.models import CategoryId, ProductInput
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD, SHOP_ID, EmailTaken, Store
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
