@@ -64,10 +64,10 @@ def _option_spec(text: str) -> str:
 
 
 def _add_mock_parser(commands: Any) -> None:
+    from contracts.demo import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED
     from mocks.control import CONTROL_PREFIX
     from mocks.control_access import TOKEN_ENV
     from mocks.journal import DEFAULT_CAPACITY
-    from contracts.demo import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED
 
     mock = commands.add_parser(
         "mock",
@@ -182,8 +182,8 @@ def _banner(
 ) -> str:
     """What the mock prints once listening. Secrets are named, never shown: the user
     gave them, and terminals end up in CI logs."""
-    from mocks.control import CONTROL_PREFIX
     from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD, SHOP_EMAIL, SHOP_PASSWORD
+    from mocks.control import CONTROL_PREFIX
 
     if upstream:
         lines = [f"Proxy         {base_url} -> {upstream} (faults and journal apply)"]

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from harness.control import ControlClient
 from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
+from harness.control import ControlClient
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from contracts.config import ConfigError, load_config
-from contracts.document import DocumentError
 from contracts.demo import DEFAULT_SEED
+from contracts.document import DocumentError
 
 
 def add_arguments(mock: argparse.ArgumentParser) -> None:
