@@ -8,9 +8,11 @@ chain (see `mocks/chain.py`). bench/ measures the difference.
 background thread for tests and embedding (`with MockServer() as mock:`).
 Several mocks may run in one process, each on its own thread.
 
-With an upstream, the same addons sit in front of a real backend as a
-fault-injecting reverse proxy: the built-in API and auth step aside, faults
-and the journal still apply.
+The chain serves a compiled document (`mocks/spec_chain.py`): a team's, or the
+demo API's own document and configuration when none is given. With an
+upstream, the same addons sit in front of a real backend as a fault-injecting
+reverse proxy: the document's auth and answers step aside, faults and the
+journal still apply.
 """
 
 from __future__ import annotations

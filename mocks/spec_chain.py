@@ -1,13 +1,14 @@
-"""The addon chain that serves a team's document (`harness mock --spec`).
+"""The addon chain that serves an OpenAPI document: a team's (`harness mock --spec`)
+or the demo's (`demo_spec`: its document and configuration, the default).
 
     Settings, SpecControl, Control, SpecRouting, Gate, SpecSecurity, Faults,
     Enforcement, BodyCheck, SpecAuthEndpoints, Breakage, SpecIdempotency, Resources,
     SpecAnswers, Fallback, LateFaults, [ResponseCheck], JournalAddon
 
-The same fault addons, journal and control API as the demo's chain; routing,
-auth and answers come from the document. In proxy mode (`--upstream`) only
-routing names the operation, and `ResponseCheck` can judge the upstream's
-answers against the document.
+Faults, journal and control API are the mock's own; routing, auth and answers
+come from the document. In proxy mode (`--upstream`) only routing names the
+operation (`UpstreamHost` gives the upstream its own Host), and `ResponseCheck`
+can judge the upstream's answers against the document.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ its configuration (contracts/harness.yaml) alone, no demo code. The contract sui
 that checks real servers passes on it, and fails its paging check when the demo's
 behaviours are switched off; the demo's own behaviours (Link and X-Total-Count,
 Idempotency-Key on createProduct, owners, strict query names, problem details)
-hold as tests/mocks/test_products_api.py states them for the demo's own chain."""
+hold as tests/mocks/test_products_api.py states them (that file runs on the default
+mock, which is this engine too)."""
 
 from __future__ import annotations
 
