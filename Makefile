@@ -35,14 +35,9 @@ check: $(SYNCED)
 
 # The conformance matrix is hundreds of adapter runs that mostly wait on timers:
 # it runs apart, on parallel workers (each with its own mock).
-# The demo's own API tests also run on the spec engine, which is to become the
-# demo's only engine (HARNESS_DEMO_ENGINE=spec serves the demo from its document).
-DEMO_API_TESTS := $(addprefix tests/mocks/test_,products_api.py users_api.py \
-	auth_endpoints.py auth_lifecycle.py identity.py ownership.py idempotency.py journal.py)
 test: lint
 	$(RUN) pytest -m "not matrix"
 	$(RUN) pytest -m matrix -n 3
-	HARNESS_DEMO_ENGINE=spec $(RUN) pytest -q -n 2 $(DEMO_API_TESTS)
 
 lint: $(SYNCED)
 	$(RUN) ruff check .

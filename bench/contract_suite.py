@@ -31,11 +31,11 @@ from bench.loadgen import interleaved
 from bench.report import format_table, machine, report_path, write_json
 from bench.servers import PORT, CpuPlan, Launch, base_url, log_in, mock_launch, pinned, started
 from contracts.config import load_config
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from contracts.openapi import DOCUMENT_PATH
 from contracts.suite import Credentials, SuiteOptions, run_suite
 from contracts.suite.runner import DEFAULT_MAX_EXAMPLES, DEFAULT_WORKERS, PHASES
 from harness.control import ControlClient
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 NAME = "contract_suite"
 TARGET_S = 30.0  # the demo mock

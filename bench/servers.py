@@ -25,9 +25,9 @@ from pathlib import Path
 
 import httpx
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from contracts.operations import API_PREFIX
 from harness.mock_process import stop_process
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0

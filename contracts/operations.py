@@ -1,8 +1,8 @@
 """The operation table: every operation of the API, in one declarative list.
 
-The OpenAPI document is built from it (`contracts/openapi.py`) and the mock
-routes by its operation ids (`mocks/api.py`), so a route the document lacks,
-or a documented operation the mock does not serve, fails a test.
+The OpenAPI document is built from it (`contracts/openapi.py`), and the mock
+serves that document, so an operation here that the mock does not serve
+statefully fails a test (tests/contracts/test_drift.py).
 """
 
 from __future__ import annotations

@@ -64,10 +64,10 @@ def _option_spec(text: str) -> str:
 
 
 def _add_mock_parser(commands: Any) -> None:
+    from contracts.demo import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED
     from mocks.control import CONTROL_PREFIX
     from mocks.control_access import TOKEN_ENV
     from mocks.journal import DEFAULT_CAPACITY
-    from mocks.store import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED
 
     mock = commands.add_parser(
         "mock",
@@ -182,8 +182,8 @@ def _banner(
 ) -> str:
     """What the mock prints once listening. Secrets are named, never shown: the user
     gave them, and terminals end up in CI logs."""
+    from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD, SHOP_EMAIL, SHOP_PASSWORD
     from mocks.control import CONTROL_PREFIX
-    from mocks.store import DEMO_EMAIL, DEMO_PASSWORD, SHOP_EMAIL, SHOP_PASSWORD
 
     if upstream:
         lines = [f"Proxy         {base_url} -> {upstream} (faults and journal apply)"]
@@ -286,8 +286,15 @@ def run_mock(args: argparse.Namespace) -> int:
         return 2
     if args.workers > 1:
         return workers_cli.supervise(args, args.argv, token, token_line)
-    products = args.products if spec is None else 0  # the demo's data, unused by a document
-    state = MockState(seed=args.seed, product_count=products, journal=Journal(args.journal_size))
+    # --seed and --products make the demo's data (a document's seed comes with --spec).
+    state = MockState(
+        seed=args.seed, product_count=args.products, journal=Journal(args.journal_size)
+    )
+    demo = spec is None
+    if demo:  # the demo API: its own document and configuration
+        from mocks.spec_chain import demo_spec
+
+        spec = demo_spec(args.seed, args.products)
     rules_placed = workers_cli.attach_store(state, args, scenario)
     if scenario is not None:
         for warning in spec_mock_cli.scenario_warnings(spec, scenario):
@@ -315,7 +322,8 @@ def run_mock(args: argparse.Namespace) -> int:
         if not is_loopback(args.host):
             print(beyond_loopback_warning(args.host, port), file=sys.stderr, flush=True)
         live = _live_settings(masters[0]) if masters else settings  # --set included
-        banner = _banner(f"http://{host}:{port}", live, args.upstream, scenario, token_line, spec)
+        shown = None if demo else spec
+        banner = _banner(f"http://{host}:{port}", live, args.upstream, scenario, token_line, shown)
         if web_line := web_cli.banner_line(args, masters[0] if masters else None):
             banner = banner.replace("\nCtrl-C", f"\n{web_line}\nCtrl-C")
         if not workers_cli.report(banner, port):

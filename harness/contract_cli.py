@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.config import DEMO_CONFIG_PATH, ConfigError, HarnessConfig, load_config
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from contracts.document import DocumentError
 from contracts.suite import (
     Credentials,
@@ -38,7 +39,6 @@ from contracts.suite.runner import PHASES
 from mocks.breakage import parse_flaws
 from mocks.server import MockServer, MockStartError
 from mocks.settings import MockSettings
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 ENV_PREFIX = "HARNESS_CONTRACT_"
 

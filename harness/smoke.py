@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness.control import ControlClient
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from contracts.config import ConfigError, load_config
+from contracts.demo import DEFAULT_SEED
 from contracts.document import DocumentError
-from mocks.store import DEFAULT_SEED
 
 
 def add_arguments(mock: argparse.ArgumentParser) -> None:
@@ -60,11 +60,11 @@ def compile_from(args: argparse.Namespace) -> Any:
 
 def scenario_warnings(spec: Any, scenario: Any) -> list[str]:
     """The scenario's rules that can match no operation of the API served."""
-    from mocks.rule_checks import demo_operations, rule_problem, spec_operations
+    from mocks.rule_checks import rule_problem, spec_operations
 
-    operations = spec_operations(spec) if spec is not None else demo_operations()
-    found = [  # the demo judges only names and roles, as its control API does
-        (rule.id or f"rule {n + 1}", rule_problem(operations, rule, paths=spec is not None))
+    operations = spec_operations(spec)
+    found = [
+        (rule.id or f"rule {n + 1}", rule_problem(operations, rule))
         for n, rule in enumerate(scenario.faults)
     ]
     return [f"scenario {scenario.name}: {name}: {problem}" for name, problem in found if problem]

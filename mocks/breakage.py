@@ -82,12 +82,7 @@ class Breakage:
         n = note(flow)
         if "non_idempotent" in self._flaws() and _is(n, "create"):
             flow.request.headers.pop("Idempotency-Key", None)
-        if "no_ownership" in self._flaws() and n.operation in ("updateProduct", "deleteProduct"):
-            # The API judges ownership by the caller: act as the product's owner, if it has one.
-            owners = getattr(self._state.store, "owners", {})
-            owner = owners.get(n.params.get("id", ""))
-            if owner is not None:
-                n.user_id = owner
+        # no_ownership: the resource store itself stops judging owners (spec_chain).
 
     def response(self, flow: http.HTTPFlow) -> None:
         flaws = self._flaws()

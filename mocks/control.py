@@ -138,11 +138,7 @@ class Control:
                 "seed": self._state.seed,
                 "uptime_s": round(time.time() - self._started_at, 3),
                 "pid": os.getpid(),  # which worker answered (harness mock --workers N)
-                **(
-                    self._state.describe()
-                    if self._state.describe is not None
-                    else {"products": len(self._state.store.products)}
-                ),
+                **(self._state.describe() if self._state.describe is not None else {}),
                 "journal": {
                     "last_seq": journal.last_seq,
                     "capacity": journal.capacity,

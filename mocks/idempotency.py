@@ -1,4 +1,5 @@
-"""Idempotency-Key for POST /v1/products, after the IETF httpapi draft.
+"""Idempotency-Key on a create (the demo's POST /v1/products, any document's through
+spec_idempotency.py), after the IETF httpapi draft.
 
 - First request with a key: it runs; its response is stored when sent.
 - Same key, same body: the stored response is replayed (`Idempotent-Replayed: true`).

@@ -2,9 +2,8 @@
 role, methods and path together match none of its operations would never fire,
 so the control API refuses it (400) and a scenario lists it under `warnings`.
 
-The demo API's operations come from `contracts/operations.py` and its
-configuration's roles (only names and roles are judged there: its rules may aim
-at any path, a 404 included); a document's from its compiled plans.
+The operations are the compiled document's (the demo's as any other: its
+document and its configuration's roles).
 """
 
 from __future__ import annotations
@@ -25,18 +24,6 @@ class OperationView:
     role: str | None
 
 
-def demo_operations() -> tuple[OperationView, ...]:
-    from contracts.operations import API_PREFIX, OPERATIONS
-    from mocks.routes import ROLES
-
-    return tuple(
-        OperationView(
-            op.operation_id, op.method.upper(), API_PREFIX + op.path, ROLES.get(op.operation_id)
-        )
-        for op in OPERATIONS
-    )
-
-
 def spec_operations(api: Any) -> tuple[OperationView, ...]:
     return tuple(
         OperationView(p.op.operation_id, p.op.method, api.base_path + p.op.path, p.role)
@@ -45,17 +32,9 @@ def spec_operations(api: Any) -> tuple[OperationView, ...]:
 
 
 def problem_for(state: Any, rule: FaultRule) -> str | None:
-    """`rule_problem` for the API a mock's state serves."""
+    """`rule_problem` for the API a mock's state serves (None: no API yet)."""
     spec = getattr(state, "spec", None)
-    if spec is not None:
-        return rule_problem(spec_operations(spec), rule)
-    global _DEMO
-    if _DEMO is None:
-        _DEMO = demo_operations()
-    return rule_problem(_DEMO, rule, paths=False)
-
-
-_DEMO: tuple[OperationView, ...] | None = None
+    return None if spec is None else rule_problem(spec_operations(spec), rule)
 
 
 def rule_problem(

@@ -8,9 +8,11 @@ chain (see `mocks/chain.py`). bench/ measures the difference.
 background thread for tests and embedding (`with MockServer() as mock:`).
 Several mocks may run in one process, each on its own thread.
 
-With an upstream, the same addons sit in front of a real backend as a
-fault-injecting reverse proxy: the built-in API and auth step aside, faults
-and the journal still apply.
+The chain serves a compiled document (`mocks/spec_chain.py`): a team's, or the
+demo API's own document and configuration when none is given. With an
+upstream, the same addons sit in front of a real backend as a fault-injecting
+reverse proxy: the document's auth and answers step aside, faults and the
+journal still apply.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,22 +30,15 @@ from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfi
 from mitmproxy.master import Master
 
 from mocks import mitm_internals
-from mocks.api import Api
-from mocks.auth import AuthEndpoints, Authentication
-from mocks.breakage import Breakage
 from mocks.chain import AddonChain
-from mocks.control import CONTROL_PREFIX, Control
+from mocks.control import CONTROL_PREFIX
 from mocks.control_access import ControlAccess, is_loopback, new_token
-from mocks.faults import FaultInjector, Faults, LateFaults
-from mocks.gate import Enforcement, Gate
-from mocks.idempotency import Idempotency
-from mocks.journal import JournalAddon
-from mocks.limits import DEFAULT_IDLE_TIMEOUT_S, Limits
+from mocks.limits import DEFAULT_IDLE_TIMEOUT_S
 from mocks.notes import note
 from mocks.problems import ProblemError
-from mocks.routes import Routing
 from mocks.settings import MockSettings, Settings, option_name
 from mocks.shared_state import StateSync
+from mocks.spec_chain import compile_spec, demo_spec, spec_members, spec_settings
 from mocks.state import MockState
 
 log = logging.getLogger(__name__)
@@ -87,30 +81,6 @@ class UpstreamHost:
         request.host_header = host if request.port == default else f"{host}:{request.port}"
 
 
-def mock_members(
-    state: MockState, *, proxy: bool = False, access: ControlAccess | None = None
-) -> list[Any]:
-    """The mock's own addons, in the order their hooks must run."""
-    settings = Settings(state.publish)
-    injector = FaultInjector(state)
-    front = [Limits(), settings, Control(state, settings, access), Routing(strict=not proxy)]
-    back = [LateFaults(injector), JournalAddon(state)]
-    if proxy:
-        return [*front, UpstreamHost(), Faults(injector), *back]
-    # The gateway's checks judge before faults (so every attempt is journaled with
-    # its key, signature and token state) and are enforced after them.
-    checks = [Gate(state), Authentication(state)]
-    backend = [
-        Enforcement(),
-        AuthEndpoints(state),
-        Breakage(state),  # a no-op unless harness_breakage names flaws
-        Idempotency(state.idempotency),
-        Api(state),
-        Fallback(),
-    ]
-    return [*front, *checks, Faults(injector), *backend, *back]
-
-
 def mock_addons(
     state: MockState,
     *,
@@ -119,15 +89,13 @@ def mock_addons(
     spec: Any = None,
     validate_upstream: bool = False,
 ) -> list[Any]:
-    """The chain: the demo's, or (with a compiled document, `spec_chain`) any API's."""
-    if spec is not None:
-        from mocks.spec_chain import spec_members
-
-        members = spec_members(
-            state, spec, proxy=proxy, validate_upstream=validate_upstream, access=access
-        )
-    else:
-        members = mock_members(state, proxy=proxy, access=access)
+    """The chain for a compiled document (`spec_chain`); without one, the demo API's
+    (its document and configuration, with the state's seed and product count)."""
+    if spec is None:
+        spec = demo_spec(state.seed, state.product_count)
+    members = spec_members(
+        state, spec, proxy=proxy, validate_upstream=validate_upstream, access=access
+    )
     if state.shared is not None:  # worker processes: first catch up with the others
         settings = next((m for m in members if isinstance(m, Settings)), None)
         members = [StateSync(state, state.shared, settings), *members]
@@ -229,6 +197,7 @@ async def serve(
 
     Raises MockStartError with mitmproxy's reasons if it cannot start."""
     asyncio.get_running_loop().set_exception_handler(_quiet_cancellations)
+    spec = config.spec if config.spec is not None else demo_spec(state.seed, state.product_count)
     beyond = not is_loopback(config.host)
     if beyond and config.control_token is None:
         raise MockStartError(
@@ -250,7 +219,7 @@ async def serve(
                 state,
                 proxy=config.upstream is not None,
                 access=access,
-                spec=config.spec,
+                spec=spec,
                 validate_upstream=config.validate_upstream,
             )
         )
@@ -269,11 +238,7 @@ async def serve(
             "body_size_limit": HARD_BODY_LIMIT,
             "ssl_insecure": config.upstream_insecure,
         }
-        settings = config.settings
-        if config.spec is not None:  # what the configuration's behaviours start with
-            from mocks.spec_chain import spec_settings
-
-            settings = spec_settings(config.spec, settings)
+        settings = spec_settings(spec, config.settings)  # what the behaviours start with
         defaults |= {option_name(k): v for k, v in settings.model_dump().items()}
         _apply_options(opts, defaults, config.extra_options)  # --set wins over our defaults
         try:
@@ -338,18 +303,10 @@ class MockServer:
         `control_token` once started. `spec`: a document's path or URL (or a compiled
         one) to serve instead of the demo, with `config` (a HarnessConfig); raises
         DocumentError if it is invalid."""
-        # Temporary, while the demo moves onto the spec engine (issue 13): with
-        # HARNESS_DEMO_ENGINE=spec the demo's own tests run against its document.
-        if spec is None and upstream is None and os.environ.get("HARNESS_DEMO_ENGINE") == "spec":
-            from contracts.config import DEMO_CONFIG_PATH, load_config
-
-            config = load_config(DEMO_CONFIG_PATH, env={})
-            spec = config.spec_location
-        # A document-served mock has no use for the demo's seeded products.
-        self.state = state or (MockState(product_count=0) if spec is not None else MockState())
-        if spec is not None and not hasattr(spec, "plans"):
-            from mocks.spec_chain import compile_spec
-
+        self.state = state or MockState()
+        if spec is None:  # the demo API: its own document and configuration
+            spec = demo_spec(self.state.seed, self.state.product_count)
+        elif not hasattr(spec, "plans"):
             spec = compile_spec(spec, config)
         self._config = ServeConfig(
             host=host,

@@ -4,6 +4,9 @@ accounts, and those registered since, by login name.
 A login name is compared by its identity key (Unicode NFKC_Casefold): one
 address in several spellings (composed or decomposed accents, fullwidth
 letters, `ß` and `ss`, the Kelvin sign and `K`, any case) is one account.
+Passwords and other secrets are kept only as salted argon2id hashes
+(`passwords.py`), and a login for an unknown name costs a hash too, so that its
+timing does not tell which accounts exist.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from mocks.passwords import hash_password, verify_password
+
 SECRET_FIELDS = ("password", "secret", "client_secret")
+HASHES = "_hashes"  # an account's secrets, by field, as argon2id hashes
 # Where a request carries the login name, best first.
 LOGIN_FIELDS = ("email", "username", "login", "user", "name", "client_id")
 
@@ -61,18 +67,23 @@ class Accounts:
         given = fields.get("id")  # a configured account may name its own id
         fields["_id"] = given if isinstance(given, str) and given else f"u-{self._serial}"
         fields.setdefault("id", fields["_id"])  # what the current user's answer shows
+        fields[HASHES] = {}
+        _keep_hashed(fields, fields)
         self.accounts[name] = fields
         return str(fields["_id"])
 
     def check(self, fields: dict[str, Any]) -> dict[str, Any] | None:
         name = self.login_name(fields)
         account = self.accounts.get(name or "")
+        given = [(secret, str(fields[secret])) for secret in SECRET_FIELDS if secret in fields]
         if account is None:
+            for _, value in given[:1]:
+                verify_password(None, value)  # an unknown name costs what a wrong secret does
             return None
-        for secret in SECRET_FIELDS:
-            if secret in fields and str(account.get(secret)) != str(fields[secret]):
-                return None
-        return account
+        hashes = account[HASHES]
+        if all(verify_password(hashes.get(secret), value) for secret, value in given):
+            return account
+        return None
 
     def by_id(self, user_id: str | None) -> dict[str, Any] | None:
         return next((a for a in self.accounts.values() if a["_id"] == user_id), None)
@@ -81,11 +92,12 @@ class Accounts:
         """Apply `changes` (a profile update) to `account`, moving its login name if
         that changes; returns the login field that clashes with another account, if
         any (then nothing changes)."""
-        changes = {k: v for k, v in changes.items() if k not in ("id", "_id")}
+        changes = {k: v for k, v in changes.items() if k != "id" and not k.startswith("_")}
         before = self.login_name(account)
         after = self.login_name(account | changes)
         if after is not None and after != before and after in self.accounts:
             return self.login_field(account | changes)
+        _keep_hashed(account, changes)
         account.update(changes)
         if after != before:
             self.accounts.pop(before or "", None)
@@ -103,3 +115,10 @@ class Accounts:
         `anonymous_access` lets a request without credentials act as)."""
         first = next(iter(self.accounts.values()), None)
         return str(first["_id"]) if first is not None else None
+
+
+def _keep_hashed(account: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Move the secrets among `fields` into the account's hashes: never kept in clear."""
+    for secret in SECRET_FIELDS:
+        if secret in fields:
+            account[HASHES][secret] = hash_password(str(fields.pop(secret)))

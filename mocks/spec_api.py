@@ -164,7 +164,8 @@ class SpecApi:
         self.plans: dict[str, OperationPlan] = {}
         for op in document.operations:
             self.plans[op.operation_id] = self._plan(op, roles.get(op.operation_id))
-        self._routes = compile_routes(document.operations, self.base_path, trailing_slash=True)
+        # Strict, as the document is (and Prism): `/books/` is not `/books` unless declared.
+        self._routes = compile_routes(document.operations, self.base_path)
         self.roles_by_name = {role: op_id for op_id, role in roles.items() if op_id in self.plans}
 
     # --- routing -------------------------------------------------------------------

@@ -1,13 +1,14 @@
-"""The addon chain that serves a team's document (`harness mock --spec`).
+"""The addon chain that serves an OpenAPI document: a team's (`harness mock --spec`)
+or the demo's (`demo_spec`: its document and configuration, the default).
 
     Settings, SpecControl, Control, SpecRouting, Gate, SpecSecurity, Faults,
     Enforcement, BodyCheck, SpecAuthEndpoints, Breakage, SpecIdempotency, Resources,
     SpecAnswers, Fallback, LateFaults, [ResponseCheck], JournalAddon
 
-The same fault addons, journal and control API as the demo's chain; routing,
-auth and answers come from the document. In proxy mode (`--upstream`) only
-routing names the operation, and `ResponseCheck` can judge the upstream's
-answers against the document.
+Faults, journal and control API are the mock's own; routing, auth and answers
+come from the document. In proxy mode (`--upstream`) only routing names the
+operation (`UpstreamHost` gives the upstream its own Host), and `ResponseCheck`
+can judge the upstream's answers against the document.
 """
 
 from __future__ import annotations
@@ -36,6 +37,19 @@ from mocks.spec_auth import SessionPolicy, SpecAuthEndpoints, SpecSecurity
 from mocks.spec_routes import plan_of
 from mocks.state import MockState
 from mocks.wire import json_response, path_only, request_body
+
+
+def demo_spec(seed: int | None = None, products: int | None = None) -> SpecApi:
+    """The demo API: its document and configuration (contracts/), compiled like any
+    team's; `seed` and `products` (the seeded catalogue) as `harness mock` flags set them."""
+    from contracts.demo import DEMO_RESOURCE, demo_config
+
+    overrides: dict[str, Any] = {"mock.seed": seed}
+    if products is not None:
+        overrides[f"mock.resources.{DEMO_RESOURCE}.seed_items"] = products
+    config = demo_config(**overrides)
+    assert config.spec_location is not None  # harness.yaml names its document
+    return compile_spec(config.spec_location, config)
 
 
 def compile_spec(spec: str | Path, config: HarnessConfig | None = None) -> SpecApi:
@@ -192,6 +206,7 @@ def describe(api: SpecApi, store: ItemStore) -> dict[str, Any]:
     """What /__harness/health says of the API served: the document, not the demo's."""
     info = api.document.raw.get("info") or {}
     return {
+        "seed": api.config.mock.seed,  # of the generated data
         "api": {
             "title": info.get("title"),
             "version": info.get("version"),
@@ -200,7 +215,7 @@ def describe(api: SpecApi, store: ItemStore) -> dict[str, Any]:
             "operations": len(api.plans),
             "behaviours": sorted(api.behaviours),
             "resources": {r.name: store.count(r) for r in getattr(api, "resources", [])},
-        }
+        },
     }
 
 
@@ -232,7 +247,7 @@ def spec_members(
     from mocks.gate import Enforcement, Gate
     from mocks.journal import JournalAddon
     from mocks.limits import Limits
-    from mocks.server import Fallback
+    from mocks.server import Fallback, UpstreamHost
     from mocks.settings import Settings
     from mocks.shared_items import item_store, item_writes
     from mocks.spec_answers import SpecAnswers
@@ -257,7 +272,7 @@ def spec_members(
     checks = [ResponseCheck(api)] if validate_upstream else []
     back = [LateFaults(injector), *checks, JournalAddon(state)]
     if proxy:
-        return [*front, Faults(injector), *back]
+        return [*front, UpstreamHost(), Faults(injector), *back]
     policy = SessionPolicy(api)
     resources = Resources(
         api, store, lambda: "no_ownership" in parse_flaws(state.settings.breakage)

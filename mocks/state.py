@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.demo import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED
 from mocks.clock import VirtualClock
 from mocks.fault_engine import RuleSet
 from mocks.idempotency import IdempotencyStore
@@ -13,12 +14,12 @@ from mocks.journal import Journal
 from mocks.settings import MockSettings
 from mocks.signing import NonceCache
 from mocks.state_store import StateStore
-from mocks.store import DEFAULT_PRODUCT_COUNT, DEFAULT_SEED, Store
 from mocks.tokens import TokenService
 
 
 @dataclass
 class MockState:
+    # The demo's data when no document is given: its seed and seeded products.
     seed: int = DEFAULT_SEED
     product_count: int = DEFAULT_PRODUCT_COUNT
     clock: VirtualClock = field(default_factory=VirtualClock)
@@ -28,10 +29,9 @@ class MockState:
 
     def __post_init__(self) -> None:
         self.epoch = 0
-        self.store = Store(self.seed, self.product_count)
         self.tokens = TokenService(self.clock)
         self.idempotency = IdempotencyStore(self.clock)
-        # Served from a team's document (`--spec`): its compiled form, and what else resets.
+        # The compiled document served (the demo's too), and what else resets.
         self.spec: Any = None
         self.on_reset: list[Callable[[], None]] = []
         self.describe: Callable[[], dict[str, Any]] | None = None  # the API, for /health
@@ -65,7 +65,6 @@ class MockState:
     def reset_local(self) -> None:
         """What each worker process keeps itself; the other workers' reset follows."""
         self.clock.reset()
-        self.store.reset()
         self.tokens.reset()
         self.idempotency.clear()
         for reset in self.on_reset:

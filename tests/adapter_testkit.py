@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness.conformance.adapter import Adapter
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 LOGIN = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
 KETTLE = {"name": "Kettle", "price": 19.99, "category_id": "home"}

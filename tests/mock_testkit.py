@@ -30,10 +30,10 @@ import pytest
 import requests
 
 from contracts import models
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness.control import ControlClient
 from mocks import signing
 from mocks.problems import PROBLEM_TYPE_BASE
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PRODUCTS = "/v1/products"

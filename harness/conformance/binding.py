@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from contracts.config import DEMO_CONFIG_PATH, HarnessConfig, load_config
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 
 PROTOCOL_V1 = 1
 PROTOCOL_V2 = 2

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from adapter_testkit import KETTLE, LOGIN, assert_operations_round_trip
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness.conformance.adapter import Adapter, AdapterEnv
 from harness.conformance.runner import scenario_env
 from harness.conformance.scenarios import SCENARIOS, Context
 from harness.conformance.verdicts import Outcome
 from harness.control import ControlClient
 from mocks.server import MockServer
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(

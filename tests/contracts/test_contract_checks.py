@@ -12,13 +12,13 @@ import pytest
 import requests
 from schemathesis import Response
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from contracts.suite import checks
 from contracts.suite.active import activate
 from contracts.suite.session import Credentials, SessionKeeper
 from contracts.suite.setup import demo_config, prepare
 from harness.control import ControlClient
 from mocks.server import MockServer
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD, SHOP_EMAIL, SHOP_PASSWORD
 from contracts.operations import OPERATIONS
 from contracts.suite import Credentials, Gateway, SuiteOptions, SuiteReport, run_suite
 from contracts.suite.junit import write_junit
 from harness.control import ControlClient
 from mocks.server import MockServer
 from mocks.settings import MockSettings
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD, SHOP_EMAIL, SHOP_PASSWORD
 
 DEMO = Credentials(DEMO_EMAIL, DEMO_PASSWORD)
 # The seeded catalogue's owner: as the demo user, the run's deletes of seeded products are

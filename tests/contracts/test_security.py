@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from contracts.config import HarnessConfig, Security, load_config
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from contracts.suite.forged_tokens import forged_variants, parse_jwt
 from contracts.suite.lifecycle import Step
 from contracts.suite.security import run_security
@@ -23,7 +24,6 @@ from examples.library.testing import running_library_server
 from harness import contract_cli
 from mocks.server import MockServer
 from mocks.settings import MockSettings
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 LIBRARY_CONFIG = Path(__file__).parents[2] / "examples" / "library" / "harness.yaml"
 TOKEN_TTL_S = 2  # the library's tokens in these tests: short enough to wait for

@@ -9,17 +9,18 @@ import re
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from mock_testkit import harness_command, harness_mock_process
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness import check_cli, cli
 from harness.cli import build_parser, main
 from harness.control import TOKEN_ENV
 from mocks.server import beyond_loopback_warning
 from mocks.settings import MockSettings
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 
 def test_harness_mock_serves_until_sigint(tmp_path: Path) -> None:
@@ -43,6 +44,26 @@ def test_harness_mock_serves_until_sigint(tmp_path: Path) -> None:
         assert "cli-key" not in json.dumps(config)
         refused = httpx.get(f"{base_url}/v1/products", timeout=10)
         assert refused.json()["code"] == "missing_api_key"
+
+
+def test_products_and_seed_make_the_demo_catalogue(tmp_path: Path) -> None:
+    """`--products N --seed S` seed the demo's products resource on the engine; the
+    same flags give the same catalogue, another seed another one."""
+
+    def catalogue(*args: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        with harness_mock_process(*args, stderr_path=tmp_path / "stderr.txt") as mock:
+            health = httpx.get(f"{mock.base_url}/__harness/health", timeout=10).json()
+            with httpx.Client(base_url=mock.base_url, timeout=10) as client:
+                body = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+                token = client.post("/v1/auth/login", json=body).json()["access_token"]
+                listed = client.get("/v1/products", headers={"Authorization": f"Bearer {token}"})
+        return health, listed.json()
+
+    health, products = catalogue("--products", "3", "--seed", "5")
+    assert (health["api"]["resources"]["products"], health["seed"]) == (3, 5)
+    assert len(products) == 3
+    assert catalogue("--products", "3", "--seed", "5")[1] == products
+    assert catalogue("--products", "3", "--seed", "6")[1] != products
 
 
 def test_a_non_numeric_ttl_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

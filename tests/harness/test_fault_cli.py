@@ -99,7 +99,13 @@ def test_fault_add_with_every_option_then_clear_one(
     code, out, _ = _run(capsys, "fault", "add", "delay;ms=20", *options, "--url", url)
     assert (code, out) == (0, "added fault rule opts\n")
     _run(
-        capsys, "fault", "add", "--json", "{action: {type: reset}, match: {path: /x}}", "--url", url
+        capsys,
+        "fault",
+        "add",
+        "--json",
+        "{action: {type: reset}, match: {path: /v1/auth/logout}}",
+        "--url",
+        url,
     )
     (rule, other) = _faults(url)
     assert rule["rule"] == {

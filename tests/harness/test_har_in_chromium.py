@@ -25,8 +25,8 @@ import pytest
 from mock_testkit import harness_command
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from mocks.server import MockServer
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 CHROMIUM = shutil.which(os.environ.get("CHROMIUM", "chromium"))
 pytestmark = pytest.mark.skipif(

@@ -31,7 +31,7 @@ def test_1_changes_config_data_and_clock(harness_mock, harness_control):
     )
     assert created.status_code == 201
     harness_control.advance_clock(1000)
-    assert harness_control.health()["products"] == 301
+    assert harness_control.health()["api"]["resources"]["products"] == 301
 
 
 def test_2_sees_the_reset_state(harness_mock, harness_control):
@@ -39,7 +39,7 @@ def test_2_sees_the_reset_state(harness_mock, harness_control):
     assert harness_control.base_url == harness_mock.base_url
     assert harness_control.config() == MockSettings().public()
     health = harness_control.health()
-    assert health["products"] == 300
+    assert health["api"]["resources"]["products"] == 300
     assert health["journal"]["counters"] == {}
     assert harness_control.entries() == []
     assert httpx.get(harness_mock.control_url + "/clock").json()["offset_s"] == 0

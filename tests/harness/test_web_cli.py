@@ -21,8 +21,8 @@ from mitmproxy.utils.emoji import emoji
 from mock_testkit import MockProcess, harness_command, harness_mock_process
 from tornado.websocket import websocket_connect
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from mocks.flow_marks import FAULT_MARK, REFUSED_MARK
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 WEB_LINE = re.compile(r"Web UI\s+(http://127\.0\.0\.1:(\d+))/\?token=([0-9a-f]+) ")
 
@@ -212,7 +212,7 @@ def test_a_document_served_mock_marks_its_flows_too(tmp_path: Path) -> None:
             assert client.post("/__harness/faults", json=rule).status_code == 201
             with pytest.raises(httpx.TransportError):
                 client.get("/api/books/1")
-            # Refused before its body is judged: no credentials (the engine judges them first).
+            # Signed out: refused (401) before the body is judged, as a real server does.
             assert client.post("/api/books", json={}).status_code == 401
         answer = httpx.get(f"{web}/flows", params={"token": token}, timeout=10).json()
         flows = {

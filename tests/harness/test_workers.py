@@ -28,10 +28,10 @@ from mock_testkit import (
 )
 from workers_testkit import CONTROL, Workers, _alive, on_each_worker, pid_of, workers
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness.mock_process import MockProcess
 from mocks.fault_engine import RequestView, RuleSet
 from mocks.fault_rules import FaultRule
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "worker-secret"

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from mock_testkit import PROFILE, ApiClient, Tokens, assert_problem, tokens_from
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness.control import ControlClient
-from mocks.auth import REALM
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
+
+REALM = 'Bearer realm="api"'  # every 401's challenge names the demo's realm
 
 REGISTER = "/v1/auth/register"
 LOGIN = "/v1/auth/login"

@@ -8,7 +8,8 @@ import pytest
 from mock_testkit import PROFILE, ApiClient, Tokens, assert_problem, bearer, tokens_from
 
 from harness.control import ControlClient
-from mocks.auth import REALM
+
+REALM = 'Bearer realm="api"'  # every 401's challenge names the demo's realm
 
 pytestmark = pytest.mark.workers  # tokens across workers: also run on `--workers 2`
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from mock_testkit import PRODUCTS, ApiClient, Tokens, assert_problem
 
+from contracts.demo import DEFAULT_SEED
 from harness.control import ControlClient
 from mocks.settings import MockSettings
 
@@ -20,8 +21,10 @@ def test_health_reports_the_mock(harness_control: ControlClient) -> None:
     health = harness_control.health()
     assert health["status"] == "ok"
     assert health["version"]
-    assert health["seed"] == 1234
-    assert health["products"] == 300
+    assert health["seed"] == DEFAULT_SEED
+    assert health["api"]["title"] == "Shop API"  # the API served, as its document names it
+    assert health["api"]["operations"] == 11
+    assert health["api"]["resources"]["products"] == 300
     assert health["uptime_s"] >= 0
     assert health["journal"]["capacity"] > 0
 
@@ -37,7 +40,7 @@ def test_reset_restores_data_sessions_clock_and_config(
     assert response.status_code == 200
     assert response.json() == {"status": "reset", "config": MockSettings().public()}
     assert harness_control.config() == MockSettings().public()
-    assert harness_control.health()["products"] == 300
+    assert harness_control.health()["api"]["resources"]["products"] == 300
     assert api.get(CLOCK).json()["offset_s"] == 0
     assert harness_control.entries() == []
     failed = api.post("/v1/auth/login", json={"email": "gone@example.com", "password": "x"})

@@ -3,7 +3,8 @@ its configuration (contracts/harness.yaml) alone, no demo code. The contract sui
 that checks real servers passes on it, and fails its paging check when the demo's
 behaviours are switched off; the demo's own behaviours (Link and X-Total-Count,
 Idempotency-Key on createProduct, owners, strict query names, problem details)
-hold as tests/mocks/test_products_api.py states them for the demo's own chain."""
+hold as tests/mocks/test_products_api.py states them (that file runs on the default
+mock, which is this engine too)."""
 
 from __future__ import annotations
 
@@ -165,20 +166,3 @@ def test_the_demo_account_from_the_configuration_signs_in_and_reads_its_profile(
         "/v1/auth/login", json={"email": "demo@example.com", "password": "not-the-password"}
     )
     assert wrong.status_code == 401
-
-
-@pytest.mark.parametrize("engine", ["spec", ""])
-def test_the_engine_switch_decides_what_serves_the_demo(
-    engine: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`make test` runs the demo's API tests again with HARNESS_DEMO_ENGINE=spec: that run
-    means something only if the switch really puts the demo on the spec engine."""
-    monkeypatch.setenv("HARNESS_DEMO_ENGINE", engine)
-    with MockServer() as mock:
-        health = httpx.get(f"{mock.base_url}/__harness/health", timeout=10).json()
-    served = health.get("api", {})
-    if engine:
-        assert served.get("document", "").endswith("openapi.yaml"), health
-        assert served["resources"]["products"] == 300
-    else:
-        assert not served, health

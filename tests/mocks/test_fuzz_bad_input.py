@@ -15,9 +15,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, status_code_conformance
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from contracts.openapi import DOCUMENT_PATH
 from mocks.server import MockServer
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 schema = schemathesis.openapi.from_path(DOCUMENT_PATH)
 # Random exploration locally; a fixed sequence in CI so a green main stays green.

@@ -17,8 +17,8 @@ from mock_testkit import (
     signature_headers,
 )
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness.control import ControlClient
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 SECRET = "s"
 LOGIN = "/v1/auth/login"

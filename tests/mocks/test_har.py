@@ -14,11 +14,11 @@ import pytest
 from mitmproxy.io import FlowReader
 from mock_testkit import bearer, product_input
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness.cli import main
 from harness.control import ControlClient
 from mocks.har import har_document, har_entry
 from mocks.server import MockServer
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 _NAME_VALUE = {
     "type": "object",

@@ -8,9 +8,10 @@ import unicodedata
 import pytest
 from mock_testkit import ApiClient, assert_problem
 
-from mocks import store as store_module
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_config
+from mocks import spec_accounts
 from mocks.passwords import PARAMETERS, hash_password, verify_password
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD, EmailTaken, Store, identity_key
+from mocks.spec_accounts import HASHES, Accounts, identity_key
 
 PASSWORD = "correct-horse-battery"
 NFC = unicodedata.normalize("NFC", "ren\u00e9e@example.com")
@@ -63,13 +64,15 @@ def test_identity_key_is_stable_under_repetition() -> None:
         assert identity_key(key) == key
 
 
-def test_the_store_indexes_by_identity() -> None:
-    store = Store(seed=3, product_count=1)
-    now = store.users["usr_demo"].created_at
-    store.create_user(NFC, PASSWORD, "R", now)
-    with pytest.raises(EmailTaken):
-        store.create_user(NFD, PASSWORD, "R2", now)
-    assert store.authenticate(NFD, PASSWORD) is not None
+def _demo_accounts() -> Accounts:
+    return Accounts(demo_config().mock.accounts)
+
+
+def test_the_accounts_index_by_identity() -> None:
+    accounts = _demo_accounts()
+    assert accounts.add({"email": NFC, "password": PASSWORD, "name": "R"}) is not None
+    assert accounts.add({"email": NFD, "password": PASSWORD, "name": "R2"}) is None  # taken
+    assert accounts.check({"email": NFD, "password": PASSWORD}) is not None
 
 
 # --- passwords -------------------------------------------------------------------------
@@ -88,23 +91,38 @@ def test_passwords_are_salted_argon2id_hashes() -> None:
     assert not verify_password(None, PASSWORD)
 
 
-def test_seeded_users_are_stored_as_argon2id() -> None:
-    store = Store(seed=3, product_count=1)
-    for user in store.users.values():
-        assert user.password_hash.startswith("$argon2id$")
-        assert DEMO_PASSWORD not in user.password_hash
+def test_seeded_and_registered_accounts_keep_only_argon2id_hashes() -> None:
+    accounts = _demo_accounts()
+    accounts.add({"email": "new@example.com", "password": PASSWORD, "name": "N"})
+    for account in accounts.accounts.values():
+        assert "password" not in account
+        assert account[HASHES]["password"].startswith("$argon2id$")
+        assert DEMO_PASSWORD not in repr(account)
+        assert PASSWORD not in repr(account)
+
+
+def test_a_changed_password_is_kept_hashed_and_the_old_one_stops_working() -> None:
+    accounts = _demo_accounts()
+    demo = accounts.get(DEMO_EMAIL)
+    assert demo is not None
+    assert accounts.update(demo, {"password": PASSWORD}) is None
+    assert "password" not in demo
+    assert accounts.check({"email": DEMO_EMAIL, "password": PASSWORD}) is demo
+    assert accounts.check({"email": DEMO_EMAIL, "password": DEMO_PASSWORD}) is None
 
 
 def test_an_unknown_email_costs_a_hash_too(monkeypatch: pytest.MonkeyPatch) -> None:
     # No shortcut for unknown accounts: a login's time does not say whether the email exists.
-    store = Store(seed=3, product_count=1)
+    accounts = _demo_accounts()
     verified: list[str | None] = []
 
     def recording(hashed: str | None, password: str) -> bool:
         verified.append(hashed)
         return verify_password(hashed, password)
 
-    monkeypatch.setattr(store_module, "verify_password", recording)
-    assert store.authenticate("nobody@example.com", "wrong-password") is None
-    assert store.authenticate(DEMO_EMAIL, "wrong-password") is None
-    assert verified == [None, store.users["usr_demo"].password_hash]
+    monkeypatch.setattr(spec_accounts, "verify_password", recording)
+    assert accounts.check({"email": "nobody@example.com", "password": "wrong-password"}) is None
+    assert accounts.check({"email": DEMO_EMAIL, "password": "wrong-password"}) is None
+    demo = accounts.get(DEMO_EMAIL)
+    assert demo is not None
+    assert verified == [None, demo[HASHES]["password"]]

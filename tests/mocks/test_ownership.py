@@ -12,8 +12,8 @@ import uuid
 import pytest
 from mock_testkit import PRODUCTS, ApiClient, Tokens, assert_problem, product_input
 
+from contracts.demo import SHOP_EMAIL, SHOP_PASSWORD
 from harness.control import ControlClient
-from mocks.store import SHOP_EMAIL, SHOP_PASSWORD
 
 
 @pytest.fixture

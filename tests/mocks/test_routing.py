@@ -1,16 +1,20 @@
-"""Router on its own: exact and templated paths, 404 and 405 problems."""
+"""Routers on their own: the control API's (exact and templated paths, 404 and 405
+problems) and the engine's, compiled from the demo's document; over HTTP, a trailing
+slash the document does not declare is another path."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mocks.problems import ProblemError
-from mocks.routes import ROUTER
 from mocks.routing import Router
+from mocks.server import MockServer
+from mocks.spec_chain import demo_spec
 
 ROUTES = Router(
     [
@@ -69,12 +73,32 @@ def test_wrong_methods_are_405_with_allow(method: str, path: str, allow: str) ->
     assert problem.to_response().headers["Allow"] == allow
 
 
-def test_the_api_router_knows_every_operation() -> None:
-    assert ROUTER.match("GET", "/v1/products").name == "listProducts"
-    assert ROUTER.match("PUT", "/v1/products/prd_1").params == {"id": "prd_1"}
-    assert ROUTER.match("POST", "/v1/auth/refresh").name == "refresh"
-    with pytest.raises(ProblemError):
-        ROUTER.match("GET", "/products")
+def test_the_demo_document_routes_every_operation() -> None:
+    api = demo_spec(products=0)
+    found = {(p.op.method, p.op.path): op_id for op_id, p in api.plans.items()}
+    for (method, template), op_id in found.items():
+        concrete = template.replace("{id}", "prd_1")
+        plan, _ = api.find(method, api.base_path + concrete) or (None, None)
+        assert plan is not None, (method, concrete)
+        assert plan.op.operation_id == op_id
+    assert api.find("GET", "/v1/products")[0].op.operation_id == "listProducts"  # type: ignore[index]
+    assert api.find("PUT", "/v1/products/prd_1")[1] == {"id": "prd_1"}  # type: ignore[index]
+    assert api.find("POST", "/v1/auth/refresh")[0].op.operation_id == "refresh"  # type: ignore[index]
+    assert api.find("GET", "/products") is None
+
+
+@pytest.mark.parametrize("path", ["/v1/products/", "/v1/products/prd_1/", "/v1/users/profile/"])
+def test_a_trailing_slash_the_document_does_not_declare_is_404(
+    harness_mock: MockServer, path: str
+) -> None:
+    """Strict, as Prism is: `/v1/products/` is not `/v1/products` (a client that adds a
+    slash would meet a 404 or a redirect from many real servers)."""
+    response = httpx.get(harness_mock.base_url + path)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "not_found"
+    without = httpx.get(harness_mock.base_url + path.rstrip("/"))
+    assert without.status_code == 401  # the path exists: it only needs a session
 
 
 @given(st.text(min_size=1, max_size=30))

@@ -1,7 +1,6 @@
-"""Fault rules that can never fire are refused, on the demo API as on any document:
-an unknown operationId or role, or methods the named operation lacks (the demo's
-operations and roles come from its own configuration; its rules may still aim at
-any path, a 404 included, so paths are judged only on documents)."""
+"""Fault rules that can never fire are refused, on the demo API as on any document
+(the demo is one): an unknown operationId or role, methods the named operation
+lacks, or a path none of its operations serves."""
 
 from __future__ import annotations
 
@@ -22,6 +21,8 @@ BOOKS = Path(__file__).parents[1] / "data" / "books"
         ({"operation": "Login"}, "no operation 'Login'"),  # the RealWorld name, not the demo's
         ({"role": "refreshing"}, "unknown role"),
         ({"operation": "getProduct", "methods": ["POST"]}, "match no operation"),
+        ({"path": "/v1/nowhere"}, "match no operation"),
+        ({"path": "/products/*"}, "match no operation"),  # the base path left out
     ],
 )
 def test_the_demo_refuses_rules_that_match_none_of_its_operations(

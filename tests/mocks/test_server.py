@@ -17,12 +17,18 @@ from mocks.server import Fallback, MockServer
 from mocks.state import MockState
 
 
+def _seeded(control_url: str) -> int:
+    """The products the mock holds, as /health counts each resource of the API served."""
+    count: int = httpx.get(control_url + "/health").json()["api"]["resources"]["products"]
+    return count
+
+
 def test_a_started_server_has_a_port_and_urls() -> None:
     with MockServer(MockState(product_count=3)) as mock:
         assert mock.port
         assert mock.base_url == f"http://127.0.0.1:{mock.port}"
         assert mock.control_url == mock.base_url + "/__harness"
-        assert httpx.get(mock.control_url + "/health").json()["products"] == 3
+        assert _seeded(mock.control_url) == 3
 
 
 def test_a_stopped_server_refuses_connections() -> None:
@@ -83,9 +89,9 @@ def test_a_second_mock_leaves_the_first_alone(
     harness_mock: MockServer, harness_control: ControlClient
 ) -> None:
     with MockServer(MockState(product_count=5)) as second:
-        assert httpx.get(second.control_url + "/health").json()["products"] == 5
+        assert _seeded(second.control_url) == 5
         first = httpx.get(harness_mock.control_url + "/health")  # a new connection
-        assert first.json()["products"] == 300
+        assert first.json()["api"]["resources"]["products"] == 300
     after = httpx.get(f"{harness_mock.base_url}/v1/products/prd_nope")
     assert_problem(after, 401, "token_missing")
-    assert httpx.get(harness_mock.control_url + "/health").json()["products"] == 300
+    assert _seeded(harness_mock.control_url) == 300

@@ -1,169 +1,180 @@
-"""Store on its own: seeding, paging, users, product changes, reset."""
+"""The demo's data on the engine, over HTTP: seeding per seed and count, paging,
+categories, product changes, owners, and reset back to the seeded start.
+
+One mock with a small catalogue (seed 7, 40 products), reset before each test.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
+import httpx
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mock_testkit import PRODUCTS, ApiClient, Tokens, assert_problem, product_input
 
-from contracts.models import CategoryId, ProductInput
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD, SHOP_ID, EmailTaken, Store
+from contracts.demo import DEMO_ID, SHOP_EMAIL, SHOP_PASSWORD
+from contracts.models import CategoryId
+from mocks.server import MockServer
+from mocks.spec_chain import demo_spec
+from mocks.state import MockState
 
-NOW = datetime(2025, 6, 1, tzinfo=UTC)
+COUNT = 40
 
 
 @pytest.fixture(scope="module")
-def seeded() -> Store:
-    """A store nobody changes (building one costs some faker time)."""
-    return Store(seed=7, product_count=40)
+def small() -> Iterator[MockServer]:
+    with MockServer(MockState(seed=7, product_count=COUNT)) as mock:
+        yield mock
 
 
 @pytest.fixture
-def store() -> Store:
-    return Store(seed=7, product_count=40)
+def api(small: MockServer) -> Iterator[ApiClient]:
+    with ApiClient(small.base_url) as client:
+        assert client.post("/__harness/reset").status_code == 200
+        yield client
 
 
-def _input(**overrides: object) -> ProductInput:
-    body = {"name": "Kettle", "price": 5, "category_id": "home"} | overrides
-    return ProductInput.model_validate_json(json.dumps(body))
+def _listing(api: ApiClient, auth: Tokens, **params: Any) -> tuple[list[dict[str, Any]], int]:
+    response = api.get(PRODUCTS, auth, params={"page_size": 100} | params)
+    assert response.status_code == 200, response.text
+    return response.json(), int(response.headers["X-Total-Count"])
 
 
-def test_seeding_is_deterministic(seeded: Store) -> None:
-    again = Store(seed=7, product_count=40)
-    assert again.products == seeded.products
-    assert Store(seed=8, product_count=40).products != seeded.products
-    assert len(seeded.products) == 40
+def _owner(small: MockServer, product_id: str) -> str | None:
+    """Who the journal says created a product (the mock keeps owners to itself)."""
+    entries = httpx.get(small.control_url + "/journal").json()["entries"]
+    created = [e for e in entries if (e.get("effect") or {}).get("id") == product_id]
+    return created[-1].get("user_id") if created else None
 
 
-def test_seeded_products_are_oldest_first(seeded: Store) -> None:
-    products, total = seeded.page(1, 100, None)
-    assert total == 40
-    created = [p.created_at for p in products]
-    assert created == sorted(created)
+# --- seeding ------------------------------------------------------------------------
 
 
-def test_pages_partition_the_listing(seeded: Store) -> None:
-    every, _ = seeded.page(1, 40, None)
-    pages = [seeded.page(n, 7, None)[0] for n in range(1, 8)]
+def test_seeding_is_deterministic_per_seed_and_count() -> None:
+    seeded = demo_spec(seed=7, products=COUNT).resources[0].seeded
+    assert demo_spec(seed=7, products=COUNT).resources[0].seeded == seeded
+    assert demo_spec(seed=8, products=COUNT).resources[0].seeded != seeded
+    assert len(seeded) == COUNT
+    assert len({p["id"] for p in seeded}) == COUNT
+
+
+def test_the_mock_serves_the_seeded_catalogue(api: ApiClient) -> None:
+    demo = api.login()
+    products, total = _listing(api, demo)
+    assert total == COUNT
+    assert products == demo_spec(seed=7, products=COUNT).resources[0].seeded
+
+
+def test_pages_partition_the_listing(api: ApiClient) -> None:
+    demo = api.login()
+    every, _ = _listing(api, demo)
+    pages = [_listing(api, demo, page=n, page_size=7)[0] for n in range(1, 8)]
     assert [p for page in pages for p in page] == every
     assert pages[-1] == []
-    assert len(pages[-2]) == 40 - 5 * 7
+    assert len(pages[-2]) == COUNT - 5 * 7
 
 
-def test_category_pages_hold_only_that_category(seeded: Store) -> None:
+def test_category_pages_hold_only_that_category(api: ApiClient) -> None:
+    demo = api.login()
     totals = 0
     for category in CategoryId:
-        products, total = seeded.page(1, 100, category)
+        products, total = _listing(api, demo, category=category.value)
         assert len(products) == total
-        assert all(p.category.id is category for p in products)
+        assert all(p["category"]["id"] == category.value for p in products)
         totals += total
-    assert totals == 40
+    assert totals == COUNT
 
 
-def test_demo_user_authenticates_case_insensitively(seeded: Store) -> None:
-    assert seeded.authenticate(DEMO_EMAIL.upper(), DEMO_PASSWORD) is not None
-    assert seeded.authenticate(DEMO_EMAIL, "wrong") is None
-    assert seeded.authenticate("nobody@example.com", DEMO_PASSWORD) is None
+# --- changes ------------------------------------------------------------------------
 
 
-def test_passwords_are_not_stored_in_plain_text(seeded: Store) -> None:
-    demo = seeded.users["usr_demo"]
-    assert DEMO_PASSWORD not in demo.password_hash
-
-
-def test_create_user_and_email_uniqueness(store: Store) -> None:
-    user = store.create_user("Ann@Example.com", "password1", "Ann", NOW)
-    assert store.authenticate("ann@example.com", "password1") == user
-    with pytest.raises(EmailTaken):
-        store.create_user("ann@example.COM", "password2", "Other", NOW)
-
-
-def test_update_user_moves_the_email_index(store: Store) -> None:
-    store.create_user("taken@example.com", "password1", "T", NOW)
-    with pytest.raises(EmailTaken):
-        store.update_user("usr_demo", None, "Taken@example.com")
-    updated = store.update_user("usr_demo", "New Name", "new@example.com")
-    assert (updated.name, updated.email) == ("New Name", "new@example.com")
-    assert store.authenticate("new@example.com", DEMO_PASSWORD) == updated
-    assert store.authenticate(DEMO_EMAIL, DEMO_PASSWORD) is None
-    assert store.update_user("usr_demo", None, None) == updated
-
-
-def test_create_appends_to_both_listings(store: Store) -> None:
-    product = store.create_product(_input(category_id="books"), NOW, "usr_demo")
-    assert product.created_at == NOW
-    assert store.page(41, 1, None) == ([product], 41)
-    books, total = store.page(1, 100, CategoryId.BOOKS)
+def test_create_appends_to_both_listings(api: ApiClient) -> None:
+    demo = api.login()
+    product = api.create_product(demo, product_input(category_id="books"))
+    page, total = _listing(api, demo, page=COUNT + 1, page_size=1)
+    assert (page, total) == ([product], COUNT + 1)
+    books, books_total = _listing(api, demo, category="books")
     assert books[-1] == product
-    assert total == len(books)
+    assert books_total == len(books)
 
 
-def test_replace_keeps_id_and_moves_category(store: Store) -> None:
-    product = store.create_product(_input(), NOW, "usr_demo")
-    homes = store.page(1, 100, CategoryId.HOME)[1]
-    replaced = store.replace_product(product.id, _input(name="New", category_id="toys"))
-    assert (replaced.id, replaced.created_at, replaced.name) == (product.id, NOW, "New")
-    assert store.page(1, 100, CategoryId.HOME)[1] == homes - 1
-    assert replaced in store.page(1, 100, CategoryId.TOYS)[0]
-    assert store.page(1, 100, None)[1] == 41
+def test_replace_keeps_id_and_moves_category(api: ApiClient) -> None:
+    demo = api.login()
+    product = api.create_product(demo)
+    homes = _listing(api, demo, category="home")[1]
+    body = product_input(name="New", category_id="toys")
+    replaced = api.put(f"{PRODUCTS}/{product['id']}", demo, json=body).json()
+    assert (replaced["id"], replaced["name"]) == (product["id"], "New")
+    assert replaced["created_at"] == product["created_at"]
+    assert _listing(api, demo, category="home")[1] == homes - 1
+    assert replaced in _listing(api, demo, category="toys")[0]
+    assert _listing(api, demo)[1] == COUNT + 1
 
 
-def test_products_belong_to_their_creator_and_the_catalogue_to_the_shop(store: Store) -> None:
-    assert set(store.owners) == set(store.products)
-    assert set(store.owners.values()) == {SHOP_ID}
-    product = store.create_product(_input(), NOW, "usr_demo")
-    assert store.owners[product.id] == "usr_demo"
-    store.delete_product(product.id)
-    assert product.id not in store.owners
-    store.reset()
-    assert set(store.owners.values()) == {SHOP_ID}
+def test_products_belong_to_their_creator_and_the_catalogue_to_the_shop(
+    api: ApiClient, small: MockServer
+) -> None:
+    demo, shop = api.login(), api.login(SHOP_EMAIL, SHOP_PASSWORD)
+    seeded = _listing(api, demo)[0][0]
+    body = product_input()
+    assert_problem(api.put(f"{PRODUCTS}/{seeded['id']}", demo, json=body), 403)
+    assert api.put(f"{PRODUCTS}/{seeded['id']}", shop, json=body).status_code == 200
+    mine = api.create_product(demo)
+    assert _owner(small, mine["id"]) == DEMO_ID
+    assert_problem(api.delete(f"{PRODUCTS}/{mine['id']}", shop), 403)
+    assert api.delete(f"{PRODUCTS}/{mine['id']}", demo).status_code == 204
 
 
-def test_delete_removes_from_both_listings(store: Store) -> None:
-    product = store.page(1, 1, None)[0][0]
-    category_total = store.page(1, 100, product.category.id)[1]
-    store.delete_product(product.id)
-    assert product.id not in store.products
-    assert store.page(1, 100, None)[1] == 39
-    assert product not in store.page(1, 100, product.category.id)[0]
-    assert store.page(1, 100, product.category.id)[1] == category_total - 1
+def test_delete_removes_from_both_listings(api: ApiClient) -> None:
+    shop = api.login(SHOP_EMAIL, SHOP_PASSWORD)
+    product = _listing(api, shop, page_size=1)[0][0]
+    category = product["category"]["id"]
+    category_total = _listing(api, shop, category=category)[1]
+    assert api.delete(f"{PRODUCTS}/{product['id']}", shop).status_code == 204
+    assert _listing(api, shop)[1] == COUNT - 1
+    in_category, total = _listing(api, shop, category=category)
+    assert product not in in_category
+    assert total == category_total - 1
 
 
-def test_reset_restores_the_seeded_data(store: Store, seeded: Store) -> None:
-    users = dict(store.users)  # salted hashes: the same seed hashes differently per store
-    store.create_product(_input(), NOW, "usr_demo")
-    store.delete_product(next(iter(seeded.products)))
-    store.create_user("x@example.com", "password1", "X", NOW)
-    store.update_user("usr_demo", "Renamed", None)
-    store.reset()
-    assert store.products == seeded.products
-    assert store.page(1, 100, None) == seeded.page(1, 100, None)
-    assert store.users == users
-    assert store.owners == seeded.owners
-    assert store.authenticate("x@example.com", "password1") is None
+def test_reset_restores_the_seeded_data(api: ApiClient) -> None:
+    demo, shop = api.login(), api.login(SHOP_EMAIL, SHOP_PASSWORD)
+    before = _listing(api, demo)
+    api.create_product(demo)
+    assert api.delete(f"{PRODUCTS}/{before[0][0]['id']}", shop).status_code == 204
+    api.register("x@example.com", "password1")
+    assert api.put("/v1/users/update", demo, json={"name": "Renamed"}).status_code == 200
+    assert api.post("/__harness/reset").status_code == 200
+    demo = api.login()
+    assert _listing(api, demo) == before
+    assert api.get("/v1/users/profile", demo).json()["name"] != "Renamed"
+    failed = api.post("/v1/auth/login", json={"email": "x@example.com", "password": "password1"})
+    assert_problem(failed, 401, "invalid_credentials")
 
 
-def test_new_ids_repeat_after_reset(store: Store) -> None:
-    first = store.create_product(_input(), NOW, "usr_demo").id
-    store.reset()
-    assert store.create_product(_input(), NOW, "usr_demo").id == first
+def test_new_ids_repeat_after_reset(api: ApiClient) -> None:
+    first = api.create_product(api.login())["id"]
+    assert api.post("/__harness/reset").status_code == 200
+    assert api.create_product(api.login())["id"] == first
 
 
+# --- prices -------------------------------------------------------------------------
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cents=st.integers(min_value=1, max_value=100_000_000_000))
-def test_cent_prices_survive_input_and_output_exactly(cents: int) -> None:
+def test_cent_prices_survive_input_and_output_exactly(api: ApiClient, cents: int) -> None:
     amount = Decimal(cents) / 100
-    if amount == amount.to_integral_value():
-        return  # integral prices: see test_integral_prices_stay_integers
-    text = str(amount)
-    data = ProductInput.model_validate_json(
-        f'{{"name": "n", "price": {text}, "category_id": "home"}}'
+    text = str(amount.normalize()) if amount == amount.to_integral_value() else str(amount)
+    text = text if "E" not in text else str(int(amount))
+    body = json.dumps(product_input()).replace('"price": 19.99', f'"price": {text}')
+    response = api.post(
+        PRODUCTS, api.login(), content=body, headers={"content-type": "application/json"}
     )
-    assert data.price == amount
-    product = Store(seed=1, product_count=0).create_product(data, NOW, "usr_demo")
-    emitted = product.model_dump_json()
-    assert f'"price":{text},' in emitted
-    assert json.loads(emitted, parse_float=Decimal)["price"] == amount
+    assert response.status_code == 201, response.text
+    assert json.loads(response.content, parse_float=Decimal)["price"] == amount

@@ -8,7 +8,7 @@ import pytest
 from mock_testkit import PROFILE, ApiClient, Tokens, assert_problem
 
 from contracts import models
-from mocks.store import DEMO_EMAIL, DEMO_NAME, DEMO_PASSWORD
+from contracts.demo import DEMO_EMAIL, DEMO_NAME, DEMO_PASSWORD
 
 UPDATE = "/v1/users/update"
 

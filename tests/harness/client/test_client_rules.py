@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from contracts.models import CategoryId, ProductInput
 from harness.client import ApiClient, AsyncApiClient, RetryEvent, RetryPolicy, errors
 from harness.client.retry import RetryThrottle
 from harness.control import ControlClient
 from mocks.server import MockServer
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 FAST = RetryPolicy(max_attempts=4, base_delay_s=0.02, max_delay_s=0.2, deadline_s=20)
 KETTLE = ProductInput(name="Kettle", price=Decimal("19.99"), category_id=CategoryId.HOME)

@@ -19,10 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from contracts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from harness.conformance.adapter import REFERENCE_ADAPTER, Adapter, AdapterEnv
 from harness.control import ControlClient
 from mocks.server import MockServer
-from mocks.store import DEMO_EMAIL, DEMO_PASSWORD
 
 CHOSEN = re.compile(r"retrying in (\d+\.\d+) s")
 
