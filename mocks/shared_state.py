@@ -7,12 +7,10 @@ parts (data, sessions, clock, keys) to match.
 
 Also shared: sessions, access and refresh tokens (mocks/shared_tokens.py),
 the virtual clock's offset, idempotency keys and signature nonces
-(mocks/shared_keys.py), and a document's items (mocks/shared_items.py, chosen
-where the spec chain is built). Not shared yet, so kept per worker: the demo's
-products and users. The config follows the
-store: a `PUT /__harness/config` (or scenario, or reset) on one worker is
-applied by the others at their next request. With more than one worker, state those hold is only
-seen by the worker that made it (docs/workers.md).
+(mocks/shared_keys.py), and a document's items and accounts (mocks/shared_items.py,
+mocks/shared_accounts.py, chosen where the spec chain is built). The config
+follows the store: a `PUT /__harness/config` (or scenario, or reset) on one
+worker is applied by the others at their next request.
 """
 
 from __future__ import annotations

@@ -7,13 +7,20 @@ letters, `ß` and `ss`, the Kelvin sign and `K`, any case) is one account.
 Passwords and other secrets are kept only as salted argon2id hashes
 (`passwords.py`), and a login for an unknown name costs a hash too, so that its
 timing does not tell which accounts exist.
+
+`Accounts` holds the rules; where the accounts live is an `AccountRows`:
+`MemoryAccountRows` in this process, or the workers' shared store
+(mocks/shared_accounts.py), so that an account registered on one worker signs in
+on every other. Each change is one call to the rows, which a shared store makes
+one transaction (a login name is checked free and taken at once).
 """
 
 from __future__ import annotations
 
+import copy
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from mocks.passwords import hash_password, verify_password
 
@@ -21,6 +28,7 @@ SECRET_FIELDS = ("password", "secret", "client_secret")
 HASHES = "_hashes"  # an account's secrets, by field, as argon2id hashes
 # Where a request carries the login name, best first.
 LOGIN_FIELDS = ("email", "username", "login", "user", "name", "client_id")
+Account = dict[str, Any]
 
 
 def identity_key(name: str) -> str:
@@ -28,22 +36,117 @@ def identity_key(name: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
-@dataclass
+class AccountRows(Protocol):
+    """Where accounts live, by identity key. Accounts go in and come out as copies."""
+
+    def get(self, name: str) -> Account | None: ...
+    def by_id(self, account_id: str) -> Account | None: ...
+    def first(self) -> Account | None: ...
+    def all(self) -> Iterator[Account]: ...
+    def insert(self, name: str, account: Account) -> str | None:
+        """Add `account` under `name` unless it is taken; its id (`_id`, given or the
+        next `u-N`), or None."""
+
+    def replace(self, before: str | None, after: str | None, account: Account) -> bool:
+        """Store `account` (same `_id`) under `after` instead of `before`; False (and
+        nothing changes) when another account has `after`."""
+
+    def keep(self, account_id: str, fields: Account) -> Account | None:
+        """Add to the account the `fields` it lacks; the account as stored after."""
+
+    def close(self, name: str | None, account_id: str) -> None: ...
+    def is_closed(self, account_id: str | None) -> bool: ...
+    def reseed(self, seeded: list[tuple[str, Account]]) -> None:
+        """Only the `seeded` accounts, by name (a reset)."""
+
+
+class MemoryAccountRows:
+    def __init__(self) -> None:
+        self._accounts: dict[str, Account] = {}
+        self._closed: set[str] = set()  # ids of closed accounts: their tokens are refused
+        self._serial = 0
+
+    def get(self, name: str) -> Account | None:
+        found = self._accounts.get(name)
+        return copy.deepcopy(found) if found is not None else None
+
+    def by_id(self, account_id: str) -> Account | None:
+        found = next((a for a in self._accounts.values() if a["_id"] == account_id), None)
+        return copy.deepcopy(found) if found is not None else None
+
+    def first(self) -> Account | None:
+        return copy.deepcopy(next(iter(self._accounts.values()), None))
+
+    def all(self) -> Iterator[Account]:
+        return (copy.deepcopy(a) for a in list(self._accounts.values()))
+
+    def insert(self, name: str, account: Account) -> str | None:
+        if name in self._accounts:
+            return None
+        self._serial += 1
+        _name_id(account, self._serial)
+        self._accounts[name] = copy.deepcopy(account)
+        return str(account["_id"])
+
+    def replace(self, before: str | None, after: str | None, account: Account) -> bool:
+        if after is not None and after != before and after in self._accounts:
+            return False
+        self._accounts.pop(before or "", None)
+        if after is not None:
+            self._accounts[after] = copy.deepcopy(account)
+        return True
+
+    def keep(self, account_id: str, fields: Account) -> Account | None:
+        stored = next((a for a in self._accounts.values() if a["_id"] == account_id), None)
+        if stored is None:
+            return None
+        for key, value in fields.items():
+            stored.setdefault(key, copy.deepcopy(value))
+        return copy.deepcopy(stored)
+
+    def close(self, name: str | None, account_id: str) -> None:
+        self._accounts.pop(name or "", None)
+        self._closed.add(account_id)
+
+    def is_closed(self, account_id: str | None) -> bool:
+        return account_id in self._closed
+
+    def reseed(self, seeded: list[tuple[str, Account]]) -> None:
+        self._accounts = {name: copy.deepcopy(account) for name, account in seeded}
+        self._closed = set()
+        self._serial = len(seeded)
+
+
+def _name_id(account: Account, serial: int) -> None:
+    """A configured account may name its own id; a registered one gets `u-<serial>`."""
+    given = account.get("id")
+    account["_id"] = given if isinstance(given, str) and given else f"u-{serial}"
+    account.setdefault("id", account["_id"])  # what the current user's answer shows
+
+
 class Accounts:
     """The configured identities plus registered accounts, by identity key."""
 
-    identities: tuple[dict[str, str], ...]
-    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.reset()
+    def __init__(
+        self, identities: tuple[dict[str, str], ...], rows: AccountRows | None = None
+    ) -> None:
+        self.rows: AccountRows = rows if rows is not None else MemoryAccountRows()
+        # Hashed once: a reset reseeds these, not the clear secrets again (argon2id is slow).
+        self.seeded: list[tuple[str, Account]] = []
+        for identity in identities:
+            fields: Account = dict(identity)
+            name = self.login_name(fields)
+            if name is None or any(name == taken for taken, _ in self.seeded):
+                continue
+            _name_id(fields, len(self.seeded) + 1)
+            fields[HASHES] = {}
+            _keep_hashed(fields, fields)
+            self.seeded.append((name, fields))
+        if rows is None:
+            self.reset()
 
     def reset(self) -> None:
-        self.accounts = {}
-        self.deleted: set[str] = set()  # ids of closed accounts: their tokens are refused
-        self._serial = 0
-        for identity in self.identities:
-            self.add(dict(identity))
+        self.rows.reseed(self.seeded)
 
     @staticmethod
     def login_field(fields: dict[str, Any]) -> str | None:
@@ -55,26 +158,26 @@ class Accounts:
         key = cls.login_field(fields)
         return identity_key(str(fields[key])) if key is not None else None
 
-    def get(self, name: str) -> dict[str, Any] | None:
-        return self.accounts.get(identity_key(name))
+    def get(self, name: str) -> Account | None:
+        return self.rows.get(identity_key(name))
+
+    def all(self) -> list[Account]:
+        return list(self.rows.all())
 
     def add(self, fields: dict[str, Any]) -> str | None:
-        """A new account's id; None when its login name is missing or taken."""
+        """A new account's id (also set as `fields["_id"]`, and its secrets hashed
+        there); None when its login name is missing or taken."""
         name = self.login_name(fields)
-        if name is None or name in self.accounts:
+        if name is None:
             return None
-        self._serial += 1
-        given = fields.get("id")  # a configured account may name its own id
-        fields["_id"] = given if isinstance(given, str) and given else f"u-{self._serial}"
-        fields.setdefault("id", fields["_id"])  # what the current user's answer shows
         fields[HASHES] = {}
         _keep_hashed(fields, fields)
-        self.accounts[name] = fields
-        return str(fields["_id"])
+        fields.pop("_id", None)
+        return self.rows.insert(name, fields)
 
-    def check(self, fields: dict[str, Any]) -> dict[str, Any] | None:
+    def check(self, fields: dict[str, Any]) -> Account | None:
         name = self.login_name(fields)
-        account = self.accounts.get(name or "")
+        account = self.rows.get(name) if name is not None else None
         given = [(secret, str(fields[secret])) for secret in SECRET_FIELDS if secret in fields]
         if account is None:
             for _, value in given[:1]:
@@ -85,39 +188,46 @@ class Accounts:
             return account
         return None
 
-    def by_id(self, user_id: str | None) -> dict[str, Any] | None:
-        return next((a for a in self.accounts.values() if a["_id"] == user_id), None)
+    def by_id(self, user_id: str | None) -> Account | None:
+        return self.rows.by_id(user_id) if user_id is not None else None
 
-    def update(self, account: dict[str, Any], changes: dict[str, Any]) -> str | None:
+    def is_closed(self, user_id: str | None) -> bool:
+        return self.rows.is_closed(user_id)
+
+    def update(self, account: Account, changes: dict[str, Any]) -> str | None:
         """Apply `changes` (a profile update) to `account`, moving its login name if
         that changes; returns the login field that clashes with another account, if
         any (then nothing changes)."""
         changes = {k: v for k, v in changes.items() if k != "id" and not k.startswith("_")}
         before = self.login_name(account)
-        after = self.login_name(account | changes)
-        if after is not None and after != before and after in self.accounts:
+        changed = copy.deepcopy(account)
+        _keep_hashed(changed, changes)
+        changed.update(changes)
+        if not self.rows.replace(before, self.login_name(changed), changed):
             return self.login_field(account | changes)
-        _keep_hashed(account, changes)
-        account.update(changes)
-        if after != before:
-            self.accounts.pop(before or "", None)
-            if after is not None:
-                self.accounts[after] = account
+        account.clear()
+        account.update(changed)
         return None
 
-    def delete(self, account: dict[str, Any]) -> None:
+    def keep(self, account: Account, fields: Account) -> None:
+        """The account keeps the `fields` it lacks (generated once, shown ever after)."""
+        stored = self.rows.keep(str(account["_id"]), fields)
+        if stored is not None:
+            account.clear()
+            account.update(stored)
+
+    def delete(self, account: Account) -> None:
         """Close the account: its login name is free again, its tokens are refused."""
-        self.accounts.pop(self.login_name(account) or "", None)
-        self.deleted.add(str(account["_id"]))
+        self.rows.close(self.login_name(account), str(account["_id"]))
 
     def first_id(self) -> str | None:
         """The first configured account's id (whom the broken profile's
         `anonymous_access` lets a request without credentials act as)."""
-        first = next(iter(self.accounts.values()), None)
+        first = self.rows.first()
         return str(first["_id"]) if first is not None else None
 
 
-def _keep_hashed(account: dict[str, Any], fields: dict[str, Any]) -> None:
+def _keep_hashed(account: Account, fields: dict[str, Any]) -> None:
     """Move the secrets among `fields` into the account's hashes: never kept in clear."""
     for secret in SECRET_FIELDS:
         if secret in fields:

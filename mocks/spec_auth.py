@@ -193,7 +193,7 @@ class SpecSecurity:
                 continue
             check = self._state.tokens.check_access(value, verify_signature=verify)
             verdict = check.state
-            if verdict is TokenState.VALID and check.user_id in self._accounts.deleted:
+            if verdict is TokenState.VALID and self._accounts.is_closed(check.user_id):
                 verdict = TokenState.REVOKED  # the account is closed
             n.token_state, n.token_id = verdict.value, check.token_id
             if verdict is TokenState.VALID:
@@ -339,9 +339,13 @@ class SpecAuthEndpoints:
                 parent = ptr.rsplit("/", 1)[0]
                 holder = get_pointer(body, parent) if parent else body
                 if remember and isinstance(holder, dict):
-                    for key, value in holder.items():
-                        if key not in account and key not in _TOKEN_NAMES + SECRET_FIELDS:
-                            account[key] = copy.deepcopy(value)
+                    lacking = {
+                        key: value
+                        for key, value in holder.items()
+                        if key not in account and key not in _TOKEN_NAMES + SECRET_FIELDS
+                    }
+                    if lacking:
+                        self._accounts.keep(account, lacking)
                 for key, value in account.items():  # the account's other fields beside it
                     if isinstance(holder, dict) and key in holder and key not in SECRET_FIELDS:
                         _set_valid(body, f"{parent}/{key}", value, answer)
@@ -388,7 +392,7 @@ class SpecAuthEndpoints:
         self, flow: http.HTTPFlow, plan: OperationPlan, n: RequestNote, body: dict[str, Any]
     ) -> http.Response:
         fields = self._credentials("register", body)
-        if self._accounts.add(fields) is None:
+        if self._accounts.add(fields) is None:  # it names the new account's `_id` in `fields`
             return self._taken(plan, Accounts.login_field(fields))
         issued = self._state.tokens.start_session(fields["_id"])
         return self._tokens_answer(plan, "register", issued, fields, n)

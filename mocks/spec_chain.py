@@ -249,6 +249,7 @@ def spec_members(
     from mocks.limits import Limits
     from mocks.server import Fallback, UpstreamHost
     from mocks.settings import Settings
+    from mocks.shared_accounts import account_rows
     from mocks.shared_items import item_store, item_writes
     from mocks.spec_answers import SpecAnswers
     from mocks.spec_idempotency import spec_idempotency
@@ -256,6 +257,7 @@ def spec_members(
 
     state.spec = api
     accounts = Accounts(api.config.auth.identities + api.config.mock.accounts)
+    accounts.rows = account_rows(state, accounts.seeded)  # shared by workers
     store: ItemStore = item_store(state, getattr(api, "resources", []))  # shared by workers
     state.on_reset[:] = [accounts.reset, store.reset]
     state.describe = lambda: describe(api, store)

@@ -2,8 +2,8 @@
 
 The `StateStore` of mocks/state_store.py for worker processes: fault rules with
 their version and counters, the reset epoch, the clock's offset and the config;
-the tables the shared journal, tokens, keys and a document's items use
-(mocks/shared_*.py) are created here too, so one file holds one schema.
+the tables the shared journal, tokens, keys and a document's items and accounts
+use (mocks/shared_*.py) are created here too, so one file holds one schema.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS item_owners (
     collection TEXT NOT NULL, parents TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL,
     PRIMARY KEY (collection, parents, key));
 CREATE TABLE IF NOT EXISTS item_serials (collection TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, account TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS closed_accounts (id TEXT PRIMARY KEY);
 """
 # Tokens (mocks/shared_tokens.py): the signing key and counters; a reset starts them anew.
 _TOKEN_META = {

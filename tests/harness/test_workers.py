@@ -199,6 +199,55 @@ def test_the_clock_and_token_expiry_are_one_across_workers(
     assert _profile(first, fresh) == 401
 
 
+def _sign_in(client: httpx.Client, email: str, password: str = "worker-password") -> int:
+    return client.post("/v1/auth/login", json={"email": email, "password": password}).status_code
+
+
+def test_an_account_registered_on_one_worker_lives_on_the_other(
+    pinned: tuple[httpx.Client, httpx.Client],
+) -> None:
+    first, second = pinned
+    body = {"email": "new@example.com", "password": "worker-password", "name": "New"}
+    registered = first.post("/v1/auth/register", json=body)
+    assert registered.status_code == 201, registered.text
+    assert second.post("/v1/auth/register", json=body).status_code == 409  # taken, there too
+    assert _sign_in(second, "new@example.com") == 200
+    auth = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+    profile = second.get(PROFILE, headers=auth).json()
+    assert profile["email"] == "new@example.com"
+    moved = second.put("/v1/users/update", headers=auth, json={"email": "moved@example.com"})
+    assert moved.status_code == 200, moved.text
+    assert (_sign_in(first, "moved@example.com"), _sign_in(first, "new@example.com")) == (200, 401)
+    assert first.get(PROFILE, headers=auth).json() == second.get(PROFILE, headers=auth).json()
+    first.post(CONTROL + "/reset").raise_for_status()
+    assert _sign_in(second, "moved@example.com") == 401  # the reset reseeded both workers
+    _login(second)  # the configured account is back
+
+
+def test_two_workers_registering_one_email_at_once_make_one_account(
+    pinned: tuple[httpx.Client, httpx.Client],
+) -> None:
+    """Both workers check the name is free and take it in one transaction each: of two
+    registrations racing for one email, exactly one wins, every round."""
+
+    def register(client: httpx.Client, body: dict[str, str], start: threading.Barrier) -> None:
+        start.wait(timeout=10)
+        got.append(client.post("/v1/auth/register", json=body).status_code)
+
+    statuses: list[list[int]] = []
+    for round_ in range(8):
+        body = {"email": f"race{round_}@example.com", "password": "worker-password", "name": "R"}
+        start = threading.Barrier(2)
+        got: list[int] = []
+        racers = [threading.Thread(target=register, args=(c, body, start)) for c in pinned]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=30)
+        statuses.append(sorted(got))
+    assert statuses == [[201, 409]] * 8
+
+
 def test_an_idempotency_key_holds_across_workers(
     pinned: tuple[httpx.Client, httpx.Client],
 ) -> None:
