@@ -34,10 +34,12 @@ check: $(SYNCED)
 	$(RUN) harness check
 
 # The conformance matrix is hundreds of adapter runs that mostly wait on timers:
-# it runs apart, on parallel workers (each with its own mock).
+# it runs apart, on parallel workers (each with its own mock). Then the tests of
+# the session's mock run again on `harness mock --workers 2`.
 test: lint
 	$(RUN) pytest -m "not matrix"
 	$(RUN) pytest -m matrix -n 3
+	HARNESS_TEST_WORKERS=2 $(RUN) pytest -q -n 2 -m "not matrix"
 
 lint: $(SYNCED)
 	$(RUN) ruff check .

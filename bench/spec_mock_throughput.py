@@ -11,6 +11,9 @@ What is measured, in one run:
   load-validate-compile-seed time the mock reports.
 
 Why: the issue's targets, the spec mock at >= 90% of the demo mock, startup < 2 s.
+The demo is served by the same engine now; its own chain, the baseline of that
+target, is gone, so the engine serving the demo is also judged by its share of
+the bare addon against the share the old chain had (`DEMO_CHAIN_SHARE_OF_BARE`).
 How: as mock_throughput (servers pinned to one CPU, load from the other,
 interleaved rounds), reusing its targets and rounds.
 """
@@ -52,6 +55,9 @@ BOOKS = ROOT / "tests" / "data" / "books"
 REALWORLD = ROOT / "tests" / "data" / "realworld" / "harness.yaml"
 SPEC = "spec-mock"
 TARGET_OF_DEMO = 0.90
+# The demo's own chain (removed when the engine began to serve the demo) answered
+# at 83% of the bare addon's rate in bench.mock_throughput (README, 2026-11).
+DEMO_CHAIN_SHARE_OF_BARE = 0.83
 TARGET_STARTUP_S = 2.0
 
 
@@ -69,7 +75,7 @@ def targets(config: Path) -> list[Target]:
     bare = Path(__file__).with_name("bare_addon.py")
     return [
         Target(BARE, "bare addon, lean master", False, Launch((sys.executable, str(bare)))),
-        Target(MOCK, "demo mock", True, mock_launch()),
+        Target(MOCK, "demo mock (the engine, demo document)", True, mock_launch()),
         Target(SPEC, "spec mock (books, secured read)", True, mock_launch("--config", str(config))),
     ]
 
@@ -187,6 +193,16 @@ def _verdicts(rows: list[Row], walls: list[float], compiles: list[float]) -> lis
     rate = {(r.target, r.generator): r.result.rate for r in rows}
     lines = []
     for generator in dict.fromkeys(r.generator for r in rows):
+        if rate.get((BARE, generator)):
+            share = rate.get((MOCK, generator), 0.0) / rate[BARE, generator]
+            of_chain = share / DEMO_CHAIN_SHARE_OF_BARE
+            met = "met" if of_chain >= TARGET_OF_DEMO else "NOT met"
+            lines.append(
+                f"demo on the engine at {share * 100:.0f}% of the bare addon [{generator}], "
+                f"{of_chain * 100:.0f}% of the demo's old chain "
+                f"({DEMO_CHAIN_SHARE_OF_BARE * 100:.0f}% of bare; target >= "
+                f"{TARGET_OF_DEMO * 100:.0f}%: {met})"
+            )
         if rate.get((MOCK, generator)):
             share = rate.get((SPEC, generator), 0.0) / rate[MOCK, generator]
             met = "met" if share >= TARGET_OF_DEMO else "NOT met"

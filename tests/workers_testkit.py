@@ -2,11 +2,10 @@
 on each worker (a connection stays with the worker that accepted it; the health
 call says which pid answered).
 
-`@pytest.mark.workers` on a test (or a module's `pytestmark`) runs it twice: on
-the one-process mock the `harness_mock` fixture gives, and on `harness mock
---workers 2` (tests/conftest.py swaps the session's mock). The test's client and
-the control client hold their own connections, so they often land on different
-workers: what the test checks must hold across them."""
+With HARNESS_TEST_WORKERS=2 (a step of `make test`), tests/conftest.py swaps the
+session's mock for `harness mock --workers 2` and runs only the tests that use
+it. A test's client and the control client hold their own connections, so they
+often land on different workers: what the test checks must hold across them."""
 
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 from mock_testkit import BANNER_END, harness_command, read_until
 
 CONTROL = "/__harness"
@@ -37,6 +35,10 @@ class Workers:
     @property
     def control_url(self) -> str:
         return self.base_url + CONTROL
+
+    @property
+    def port(self) -> int:  # as `MockServer`'s, for tests that open their own sockets
+        return int(self.base_url.rsplit(":", 1)[1])
 
 
 def _alive(pid: int) -> bool:
@@ -108,16 +110,3 @@ def on_each_worker(base_url: str, count: int, per_worker: int = 1) -> dict[int, 
 def pid_of(client: httpx.Client) -> int:
     pid: int = client.get(CONTROL + "/health").json()["pid"]
     return pid
-
-
-WORKER_COUNTS = (1, 2)
-
-
-def parametrize_workers(metafunc: pytest.Metafunc) -> None:
-    """For `pytest_generate_tests`: a test marked `workers` runs on 1 and on 2 workers."""
-    if metafunc.definition.get_closest_marker("workers") is None:
-        return
-    if "harness_mock_session" not in metafunc.fixturenames:
-        return
-    ids = [f"{n}-worker{'s' if n > 1 else ''}" for n in WORKER_COUNTS]
-    metafunc.parametrize("mock_workers", WORKER_COUNTS, ids=ids, indirect=True, scope="session")

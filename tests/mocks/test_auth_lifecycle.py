@@ -11,8 +11,6 @@ from harness.control import ControlClient
 
 REALM = 'Bearer realm="api"'  # every 401's challenge names the demo's realm
 
-pytestmark = pytest.mark.workers  # tokens across workers: also run on `--workers 2`
-
 
 def _assert_rejected(api: ApiClient, auth: Tokens, state: str) -> None:
     """The access token is refused with token_<state> and a matching Bearer challenge."""

@@ -14,8 +14,6 @@ from mocks.scenarios import builtin_names
 from mocks.server import MockServer
 from mocks.settings import MockSettings
 
-pytestmark = pytest.mark.workers  # also run on `--workers 2`
-
 FAULTS = "/__harness/faults"
 SCENARIO = "/__harness/scenario"
 CONFIG = "/__harness/config"

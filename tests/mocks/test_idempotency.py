@@ -13,8 +13,6 @@ from mocks.clock import VirtualClock
 from mocks.idempotency import KEY_TTL_S, MAX_KEY_LENGTH, IdempotencyStore
 from mocks.problems import ProblemError
 
-pytestmark = pytest.mark.workers  # also run on `--workers 2`
-
 
 def _post(api: ApiClient, auth: Tokens, key: str | None, **overrides: object) -> httpx.Response:
     headers = {"Idempotency-Key": key} if key is not None else {}

@@ -28,8 +28,6 @@ from mocks.journal import Journal
 from mocks.server import MockServer
 from mocks.state import MockState
 
-pytestmark = pytest.mark.workers  # also run on `--workers 2`
-
 
 def _entries(control: ControlClient) -> list[dict[str, Any]]:
     return control.entries()

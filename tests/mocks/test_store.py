@@ -56,9 +56,10 @@ def _owner(small: MockServer, product_id: str) -> str | None:
 
 
 def test_seeding_is_deterministic_per_seed_and_count() -> None:
-    seeded = demo_spec(seed=7, products=COUNT).resources[0].seeded
-    assert demo_spec(seed=7, products=COUNT).resources[0].seeded == seeded
-    assert demo_spec(seed=8, products=COUNT).resources[0].seeded != seeded
+    compile_demo = demo_spec.__wrapped__  # not the per-process cache: compiled anew
+    seeded = compile_demo(seed=7, products=COUNT).resources[0].seeded
+    assert compile_demo(seed=7, products=COUNT).resources[0].seeded == seeded
+    assert compile_demo(seed=8, products=COUNT).resources[0].seeded != seeded
     assert len(seeded) == COUNT
     assert len({p["id"] for p in seeded}) == COUNT
 
