@@ -83,7 +83,11 @@ def _add_mock_parser(commands: Any) -> None:
     mock.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free)")
     mock.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the fake data")
     mock.add_argument(
-        "--products", type=int, default=DEFAULT_PRODUCT_COUNT, help="number of seeded products"
+        "--products",
+        type=int,
+        default=None,
+        help=f"number of the demo's seeded products (default {DEFAULT_PRODUCT_COUNT}; a "
+        "document's come from its configuration: mock.resources.NAME.seed_items)",
     )
     mock.add_argument(
         "--journal-size", type=int, default=DEFAULT_CAPACITY, help="journal entries kept in memory"
@@ -253,6 +257,7 @@ def run_mock(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from contracts.demo import DEFAULT_PRODUCT_COUNT
     from harness import spec_mock_cli, web_cli, workers_cli
     from mocks.control_access import is_loopback
     from mocks.journal import Journal
@@ -275,6 +280,18 @@ def run_mock(args: argparse.Namespace) -> int:
         return 2
     if args.journal_size < 1:
         print("harness mock: --journal-size must be at least 1", file=sys.stderr)
+        return 2
+    if args.products is not None and spec is not None:
+        print(
+            "harness mock: --products seeds the demo's catalogue; for a document, set "
+            "mock.resources.NAME.seed_items (or mock.items_per_resource) in its configuration",
+            file=sys.stderr,
+        )
+        return 2
+    if args.products is None:
+        args.products = DEFAULT_PRODUCT_COUNT
+    if not 0 <= args.products <= 10_000:  # as seed_items in a configuration
+        print("harness mock: --products must be from 0 to 10000", file=sys.stderr)
         return 2
     if problem := workers_cli.check(args) or web_cli.check(args):
         print(f"harness mock: {problem}", file=sys.stderr)

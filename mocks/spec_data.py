@@ -1,10 +1,13 @@
 """Values that conform to a schema: the document's examples first, else generated.
 
 Generation is jsf (JSON Schema -> fake data, with faker for formats), made
-deterministic per seed, then made realistic by property name (a `name` gets
-a person's name, `city` a city, `image` a URL...) with faker. Every value is
-checked with the schema's compiled validator; a realistic touch that breaks a
-constraint is undone, and a value jsf got wrong is drawn again.
+deterministic per seed, then made realistic by property name with faker: a
+`name` is a person's where the object is about one (a user, an author, beside
+an email...) and a thing's name elsewhere, `city` a city, `image` a URL, an
+`id` a UUID, a `price` a few dollars and cents rather than anything up to the
+schema's maximum, a `quantity` a small count. Every value is checked with the
+schema's compiled validator; a realistic touch that breaks a constraint is
+undone, and a value jsf got wrong is drawn again.
 
 All of this runs at startup (and when an item is created, for the fields a
 client did not send), never per read: answers are pre-generated.
@@ -105,8 +108,46 @@ def _by_name(fake: Faker) -> dict[str, Callable[[], Any]]:
     }
 
 
+# An object is about a person when its schema's title or the property holding it
+# says so, or when it has one of these fields beside `name`.
+_PERSON_WORDS = (
+    "user", "author", "person", "people", "profile", "customer", "account", "member",
+    "owner", "contact", "employee", "client", "student", "patient", "staff",
+    "reviewer", "seller", "buyer", "writer", "artist", "player", "driver", "manager",
+)  # fmt: skip
+_PERSON_FIELDS = frozenset(
+    {"email", "username", "firstname", "lastname", "avatar", "bio", "phone", "birthdate"}
+)
+_ID_NAMES = frozenset({"id", "uuid", "guid"})
+
+
+def _by_number(fake: Faker) -> dict[str, Callable[[], float | int]]:
+    """Numbers by property name, where a uniform draw up to the schema's maximum
+    reads wrong (a price near 10^9): amounts of money in dollars and cents, counts."""
+    money = lambda: round(fake.pyfloat(min_value=1, max_value=500, right_digits=2), 2)  # noqa: E731
+    count = lambda: fake.pyint(min_value=0, max_value=100)  # noqa: E731
+    return {
+        "price": money, "amount": money, "cost": money, "subtotal": money, "fee": money,
+        "balance": money, "salary": money, "unitprice": money,
+        "quantity": count, "qty": count, "stock": count, "inventory": count,
+        "age": lambda: fake.pyint(min_value=18, max_value=90),
+        "year": lambda: fake.pyint(min_value=1950, max_value=2025),
+        "rating": lambda: fake.pyint(min_value=1, max_value=5),
+        "stars": lambda: fake.pyint(min_value=1, max_value=5),
+        "pages": lambda: fake.pyint(min_value=40, max_value=900),
+        "pagecount": lambda: fake.pyint(min_value=40, max_value=900),
+    }  # fmt: skip
+
+
 def _key(name: str) -> str:
     return name.replace("_", "").replace("-", "").lower()
+
+
+def _about_a_person(holder: dict[str, Any], schema: Any, held_as: str) -> bool:
+    words = f"{held_as} {schema.get('title', '') if isinstance(schema, dict) else ''}".lower()
+    if any(word in words for word in _PERSON_WORDS):
+        return True
+    return any(_key(k) in _PERSON_FIELDS for k in holder)
 
 
 class DataGenerator:
@@ -118,6 +159,7 @@ class DataGenerator:
         self._fake = Faker()
         self._fake.seed_instance(seed)
         self._names = _by_name(self._fake)
+        self._numbers = _by_number(self._fake)
         # jsf's dates count back from now; these stay the same from run to run.
         start, end = datetime(2020, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
         self._formats: dict[str, Callable[[], Any]] = {
@@ -213,15 +255,37 @@ class DataGenerator:
         except Exception:
             return None if isinstance(kinds, list) and "null" in kinds else _NONE
 
+    def _maker(
+        self, holder: dict[str, Any], name: str, prop: dict[str, Any], about: tuple[Any, str]
+    ) -> Callable[[], Any] | None:
+        key = _key(name)
+        if isinstance(holder[name], bool):
+            return None
+        if isinstance(holder[name], int | float):
+            number = self._numbers.get(key)
+            if number is not None and prop.get("type") == "integer":
+                return lambda: round(number())
+            return number
+        made = self._formats.get(prop.get("format", ""))
+        if made is not None:
+            return made
+        if key == "name" and not isinstance(holder, _Slot):
+            if _about_a_person(holder, *about):
+                return self._fake.name
+            return lambda: " ".join(self._fake.words(nb=2)).title()
+        if key in _ID_NAMES:
+            return lambda: str(self._fake.uuid4())
+        return self._names.get(key)
+
     def realistic(self, value: Any, schema: Any, compiled: Compiled) -> None:
         """Faker values by property name, in place, each kept only if `value` stays valid."""
-        for holder, name, prop in _named_strings(value, schema):
-            make = self._formats.get(prop.get("format", "")) or self._names.get(_key(name))
+        for holder, name, prop, about in _named_strings(value, schema):
+            make = self._maker(holder, name, prop, about)
             if make is None:
                 continue
             before = holder[name]
             holder[name] = make()
-            if isinstance(prop.get("maxLength"), int):
+            if isinstance(prop.get("maxLength"), int) and isinstance(holder[name], str):
                 holder[name] = holder[name][: prop["maxLength"]]
             if not compiled.is_valid(value):
                 holder[name] = before
@@ -296,18 +360,20 @@ def merge_all_of(schema: Any) -> Any:
     return out
 
 
-def _named_strings(
-    value: Any, schema: Any, depth: int = 0
-) -> Iterator[tuple[dict[str, Any], str, dict[str, Any]]]:
-    """(object, property name, property schema) for free-text string properties."""
+Named = tuple[dict[str, Any], str, dict[str, Any], tuple[Any, str]]
+
+
+def _named_strings(value: Any, schema: Any, depth: int = 0, held_as: str = "") -> Iterator[Named]:
+    """(object, property name, property schema, (object's schema, the property holding
+    it)) for free-text string and plain number properties."""
     if depth > 8 or not isinstance(schema, dict):
         return
     for part in ("allOf", "anyOf", "oneOf"):
         for sub in schema.get(part) or ():
-            yield from _named_strings(value, sub, depth + 1)
+            yield from _named_strings(value, sub, depth + 1, held_as)
     if isinstance(value, list):
         for item in value:
-            yield from _named_strings(item, schema.get("items"), depth + 1)
+            yield from _named_strings(item, schema.get("items"), depth + 1, held_as)
         return
     if not isinstance(value, dict):
         return
@@ -319,15 +385,15 @@ def _named_strings(
             isinstance(value[name], str)
             and free
             and prop.get("format") in (None, "date-time", "date")
-        ):
-            yield value, name, prop
+        ) or (isinstance(value[name], int | float) and free and "multipleOf" not in prop):
+            yield value, name, prop, (schema, held_as)
         elif _is_text_list(value[name], prop):
             # authors: ["...", "..."] -> each one a name, as `author` would be
             singular = name[:-1] if name.endswith("s") else name
             for index in range(len(value[name])):
-                yield _Slot(value[name], index), singular, prop["items"]
+                yield _Slot(value[name], index), singular, prop["items"], (schema, held_as)
         elif isinstance(value[name], dict | list):
-            yield from _named_strings(value[name], prop, depth + 1)
+            yield from _named_strings(value[name], prop, depth + 1, name)
 
 
 def _is_text_list(value: Any, prop: dict[str, Any]) -> bool:

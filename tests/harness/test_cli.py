@@ -22,6 +22,8 @@ from harness.control import TOKEN_ENV
 from mocks.server import beyond_loopback_warning
 from mocks.settings import MockSettings
 
+BOOKS_DOCUMENT = Path(__file__).parents[1] / "data" / "books" / "openapi.yaml"
+
 
 def test_harness_mock_serves_until_sigint(tmp_path: Path) -> None:
     args = ("--api-key", "cli-key", "--access-ttl", "60")
@@ -90,6 +92,23 @@ def test_an_invalid_setting_exits_2_with_the_reason(
     assert err.startswith("harness mock: ")
     assert message in err
     assert "greater than 0" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--products", "-1"], "--products must be from 0 to 10000"),
+        (["--products", "10001"], "--products must be from 0 to 10000"),
+        (["--products", "5", "--spec", str(BOOKS_DOCUMENT)], "mock.resources.NAME.seed_items"),
+    ],
+)
+def test_products_out_of_range_or_beside_a_document_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["mock", "--port", "0", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness mock: ")
+    assert message in err
 
 
 def test_a_subcommand_is_required(capsys: pytest.CaptureFixture[str]) -> None:
