@@ -15,6 +15,9 @@
   mock in one process would take over the first one's connections. Each mock
   runs its master on its own thread and event loop; `bind_context_to_thread`
   makes `ctx.master`, `ctx.options` and `ctx.log` resolve per thread.
+- The addons package is registered lazily by mocks/mitm_lazy_addons.py (it
+  must run before anything imports mitmproxy's master, so from
+  mocks/__init__.py).
 """
 
 from __future__ import annotations

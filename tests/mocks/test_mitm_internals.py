@@ -6,6 +6,8 @@ test_protocol_limits.py, test_abandoned_memory.py and test_tls_option.py."""
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 
 import h11._readers
 import h11._receivebuffer
@@ -99,3 +101,24 @@ def test_elide_bytes_hides_quoted_request_bytes() -> None:
         "Invalid header line: <request bytes> at <request bytes>"
     )
     assert "s3cr3t" not in mitm_internals.elide_bytes("cut: b'" + "s3cr3t" * 1000)
+
+
+def test_the_mock_imports_only_the_mitmproxy_addons_it_uses() -> None:
+    """mocks/mitm_lazy_addons.py: the mock's import leaves mitmproxy's other addons (and
+    flask, ldap3) unimported, and the package still gives mitmproxy's tools all of them."""
+    probe = (
+        "import sys, mocks.server\n"
+        "lean = sorted(m for m in sys.modules if m in ('flask', 'ldap3')"
+        " or m.startswith('mitmproxy.addons.onboarding'))\n"
+        "import mitmproxy, mitmproxy.addons\n"
+        "assert mitmproxy.addons is sys.modules['mitmproxy.addons']\n"
+        "names = sorted(type(a).__name__ for a in mitmproxy.addons.default_addons())\n"
+        "print(len(lean), len(names), 'flask' in sys.modules, 'Onboarding' in names)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    lean, count, flask_after, onboarding = found.stdout.split()
+    assert lean == "0", found.stdout
+    assert int(count) > 20
+    assert (flask_after, onboarding) == ("True", "True")
