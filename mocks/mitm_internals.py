@@ -99,12 +99,28 @@ class _ThreadBound:
 _PROXIES = {name: _ThreadBound(name) for name in _CONTEXT_NAMES}
 
 
+# The process's only master, on the main thread (`harness mock`): `mitmproxy.ctx` stays
+# mitmproxy's own, no proxy (each costs a lookup, a dozen times a request). If another
+# master starts beside it, it joins `_bound` and every master resolves per thread.
+_sole: tuple[int, dict[str, Any]] | None = None
+
+
 def new_master(opts: Any, factory: Callable[[Any], Master] = Master) -> Master:
     """A Master (or `factory`'s, e.g. mitmweb's) whose `mitmproxy.ctx` is this thread's
     own; run it on this thread."""
+    global _sole
     with _lock:
         master = factory(opts)  # claims mitmproxy.ctx for itself...
-        _bound[threading.get_ident()] = {n: getattr(mitmproxy.ctx, n) for n in _CONTEXT_NAMES}
+        values = {n: getattr(mitmproxy.ctx, n) for n in _CONTEXT_NAMES}
+        ident = threading.get_ident()
+        alone = not _bound and _sole is None
+        if alone and threading.current_thread() is threading.main_thread():
+            _sole = (ident, values)
+            return master
+        if _sole is not None:  # the sole master has company: it resolves per thread too
+            _bound.setdefault(*_sole)
+            _sole = None
+        _bound[ident] = values
         for name, proxy in _PROXIES.items():  # ...which then resolves per thread
             setattr(mitmproxy.ctx, name, proxy)
     return master
@@ -112,7 +128,10 @@ def new_master(opts: Any, factory: Callable[[Any], Master] = Master) -> Master:
 
 def release_master() -> None:
     """Forget this thread's master; call once its event loop has closed."""
+    global _sole
     with _lock:
+        if _sole is not None and _sole[0] == threading.get_ident():
+            _sole = None
         _bound.pop(threading.get_ident(), None)
 
 

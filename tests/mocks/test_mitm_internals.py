@@ -122,3 +122,26 @@ def test_the_mock_imports_only_the_mitmproxy_addons_it_uses() -> None:
     assert lean == "0", found.stdout
     assert int(count) > 20
     assert (flask_after, onboarding) == ("True", "True")
+
+
+def test_a_sole_master_keeps_mitmproxys_context_and_shares_it_when_joined() -> None:
+    """`harness mock` runs one master on the main thread: `mitmproxy.ctx` is left as
+    mitmproxy set it (no per-thread proxy on every lookup). A second master on another
+    thread makes both resolve per thread, the first one's context kept."""
+    probe = (
+        "import asyncio, mitmproxy.ctx as ctx\n"
+        "from mitmproxy import options\n"
+        "from mocks import mitm_internals\n"
+        "from mocks.server import MockServer\n"
+        "async def main():\n"
+        "    first = mitm_internals.new_master(options.Options())\n"
+        "    print(ctx.master is first)\n"
+        "    with MockServer() as mock:\n"
+        "        print(ctx.master._target() is first, mock.port > 0)\n"
+        "    mitm_internals.release_master()\n"
+        "asyncio.run(main())\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert found.stdout.split() == ["True", "True", "True"], found.stdout + found.stderr
