@@ -30,6 +30,8 @@ TARGET_SHARE = 0.70
 BARE = "bare-lean"
 MOCK = "mock-lean"
 MOCK_DUMP = "mock-dump"
+MOCK_O = "mock-lean-O"
+BARE_O = "bare-lean-O"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ def verdicts(rows: list[Row]) -> dict[str, dict[str, float]]:
         v = found.setdefault(generator, {})
         if rate.get((BARE, generator)) and (MOCK, generator) in rate:
             v["mock_over_bare"] = rate[MOCK, generator] / rate[BARE, generator]
+        if rate.get((BARE_O, generator)) and (MOCK_O, generator) in rate:
+            v["mock_o_over_bare_o"] = rate[MOCK_O, generator] / rate[BARE_O, generator]
         if rate.get((MOCK_DUMP, generator)) and (MOCK, generator) in rate:
             v["lean_over_mitmdump"] = rate[MOCK, generator] / rate[MOCK_DUMP, generator]
     return found
@@ -107,6 +111,13 @@ def verdict_lines(found: dict[str, dict[str, float]]) -> list[str]:
             met = "met" if share >= TARGET_SHARE else "NOT met"
             lines.append(
                 f"mock/bare = {share * 100:.0f}% (target >= {TARGET_SHARE:.0%}): {met}{suffix}"
+            )
+        if "mock_o_over_bare_o" in v:
+            share = v["mock_o_over_bare_o"]
+            met = "met" if share >= 1.0 else "NOT met"
+            lines.append(
+                f"mock -O / bare -O = {share * 100:.0f}% (target >= 100%, the same flags): "
+                f"{met}{suffix}"
             )
         if "lean_over_mitmdump" in v:
             lines.append(f"lean vs mitmdump chain: {v['lean_over_mitmdump']:.2f} x{suffix}")
