@@ -16,21 +16,20 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from mocks.spec_accounts import Account, AccountRows, MemoryAccountRows
+from mocks.spec_accounts import Account, AccountRows, memory_rows
 from mocks.sqlite_store import SqliteStateStore
 from mocks.state import MockState
 
 
-def account_rows(state: MockState, seeded: list[tuple[str, Account]]) -> AccountRows:
+def account_rows(state: MockState) -> Callable[[list[tuple[str, Account]]], AccountRows]:
     """Where a document's accounts live: in the workers' shared store, else this process."""
-    if isinstance(state.shared, SqliteStateStore):
-        return SharedAccountRows(state.shared, seeded)
-    rows = MemoryAccountRows()
-    rows.reseed(seeded)
-    return rows
+    store = state.shared
+    if isinstance(store, SqliteStateStore):
+        return lambda seeded: SharedAccountRows(store, seeded)
+    return memory_rows
 
 
 class SharedAccountRows:

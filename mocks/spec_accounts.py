@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from mocks.passwords import hash_password, verify_password
@@ -63,6 +63,7 @@ class AccountRows(Protocol):
 class MemoryAccountRows:
     def __init__(self) -> None:
         self._accounts: dict[str, Account] = {}
+        self._names: dict[str, str] = {}  # account id -> its name: by_id on every signed call
         self._closed: set[str] = set()  # ids of closed accounts: their tokens are refused
         self._serial = 0
 
@@ -71,8 +72,7 @@ class MemoryAccountRows:
         return copy.deepcopy(found) if found is not None else None
 
     def by_id(self, account_id: str) -> Account | None:
-        found = next((a for a in self._accounts.values() if a["_id"] == account_id), None)
-        return copy.deepcopy(found) if found is not None else None
+        return self.get(self._names.get(account_id, ""))
 
     def first(self) -> Account | None:
         return copy.deepcopy(next(iter(self._accounts.values()), None))
@@ -85,19 +85,23 @@ class MemoryAccountRows:
             return None
         self._serial += 1
         _name_id(account, self._serial)
-        self._accounts[name] = copy.deepcopy(account)
+        self._put(name, account)
         return str(account["_id"])
 
     def replace(self, before: str | None, after: str | None, account: Account) -> bool:
         if after is not None and after != before and after in self._accounts:
             return False
-        self._accounts.pop(before or "", None)
-        if after is not None:
-            self._accounts[after] = copy.deepcopy(account)
+        self._names.pop(str(account["_id"]), None)
+        if after is None:
+            self._accounts.pop(before or "", None)
+            return True
+        if before != after and before in self._accounts:  # a rename keeps its place
+            self._accounts = {after if k == before else k: v for k, v in self._accounts.items()}
+        self._put(after, account)
         return True
 
     def keep(self, account_id: str, fields: Account) -> Account | None:
-        stored = next((a for a in self._accounts.values() if a["_id"] == account_id), None)
+        stored = self._accounts.get(self._names.get(account_id, ""))
         if stored is None:
             return None
         for key, value in fields.items():
@@ -106,15 +110,27 @@ class MemoryAccountRows:
 
     def close(self, name: str | None, account_id: str) -> None:
         self._accounts.pop(name or "", None)
+        self._names.pop(account_id, None)
         self._closed.add(account_id)
 
     def is_closed(self, account_id: str | None) -> bool:
         return account_id in self._closed
 
     def reseed(self, seeded: list[tuple[str, Account]]) -> None:
-        self._accounts = {name: copy.deepcopy(account) for name, account in seeded}
-        self._closed = set()
+        self._accounts, self._names, self._closed = {}, {}, set()
+        for name, account in seeded:
+            self._put(name, account)
         self._serial = len(seeded)
+
+    def _put(self, name: str, account: Account) -> None:
+        self._accounts[name] = copy.deepcopy(account)
+        self._names[str(account["_id"])] = name
+
+
+def memory_rows(seeded: list[tuple[str, Account]]) -> AccountRows:
+    rows = MemoryAccountRows()
+    rows.reseed(seeded)
+    return rows
 
 
 def _name_id(account: Account, serial: int) -> None:
@@ -128,9 +144,12 @@ class Accounts:
     """The configured identities plus registered accounts, by identity key."""
 
     def __init__(
-        self, identities: tuple[dict[str, str], ...], rows: AccountRows | None = None
+        self,
+        identities: tuple[dict[str, str], ...],
+        rows: Callable[[list[tuple[str, Account]]], AccountRows] | None = None,
     ) -> None:
-        self.rows: AccountRows = rows if rows is not None else MemoryAccountRows()
+        """`rows`: where the accounts live, made from the seeded ones (by name, hashed);
+        by default this process's memory."""
         # Hashed once: a reset reseeds these, not the clear secrets again (argon2id is slow).
         self.seeded: list[tuple[str, Account]] = []
         for identity in identities:
@@ -142,8 +161,7 @@ class Accounts:
             fields[HASHES] = {}
             _keep_hashed(fields, fields)
             self.seeded.append((name, fields))
-        if rows is None:
-            self.reset()
+        self.rows = (rows or memory_rows)(self.seeded)
 
     def reset(self) -> None:
         self.rows.reseed(self.seeded)

@@ -260,8 +260,9 @@ def spec_members(
     from mocks.spec_routes import BodyCheck, SpecRouting
 
     state.spec = api
-    accounts = Accounts(api.config.auth.identities + api.config.mock.accounts)
-    accounts.rows = account_rows(state, accounts.seeded)  # shared by workers
+    accounts = Accounts(  # shared by workers
+        api.config.auth.identities + api.config.mock.accounts, account_rows(state)
+    )
     store: ItemStore = item_store(state, getattr(api, "resources", []))  # shared by workers
     state.on_reset[:] = [accounts.reset, store.reset]
     state.describe = lambda: describe(api, store)

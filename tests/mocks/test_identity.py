@@ -71,13 +71,11 @@ def test_identity_key_is_stable_under_repetition() -> None:
 @pytest.fixture(params=["memory", "shared"])
 def accounts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Accounts]:
     """The demo's accounts in this process, and in the store workers share."""
-    made = Accounts(demo_config().mock.accounts)
     if request.param == "memory":
-        yield made
+        yield Accounts(demo_config().mock.accounts)
         return
     store = SqliteStateStore(tmp_path / "s.db", durable=False)
-    made.rows = SharedAccountRows(store, made.seeded)
-    yield made
+    yield Accounts(demo_config().mock.accounts, lambda seeded: SharedAccountRows(store, seeded))
     store.close()
 
 
