@@ -124,8 +124,13 @@ _ID_NAMES = frozenset({"id", "uuid", "guid"})
 def _by_number(fake: Faker) -> dict[str, Callable[[], float | int]]:
     """Numbers by property name, where a uniform draw up to the schema's maximum
     reads wrong (a price near 10^9): amounts of money in dollars and cents, counts."""
-    money = lambda: round(fake.pyfloat(min_value=1, max_value=500, right_digits=2), 2)  # noqa: E731
-    count = lambda: fake.pyint(min_value=0, max_value=100)  # noqa: E731
+
+    def money() -> float:
+        return round(fake.pyfloat(min_value=1, max_value=500, right_digits=2), 2)
+
+    def count() -> int:
+        return fake.pyint(min_value=0, max_value=100)
+
     return {
         "price": money, "amount": money, "cost": money, "subtotal": money, "fee": money,
         "balance": money, "salary": money, "unitprice": money,

@@ -78,37 +78,24 @@ def test_a_non_numeric_ttl_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "messages"),
     [
-        (["--access-ttl", "0"], "access_ttl_s"),
-        (["--refresh-ttl", "-5"], "refresh_ttl_s"),
+        (["--access-ttl", "0"], ("access_ttl_s", "greater than 0")),
+        (["--refresh-ttl", "-5"], ("refresh_ttl_s", "greater than 0")),
+        (["--products", "-1"], ("--products must be from 0 to 10000",)),
+        (["--products", "10001"], ("--products must be from 0 to 10000",)),
+        # --products seeds the demo only: beside a document it says what to set instead.
+        (["--products", "5", "--spec", str(BOOKS_DOCUMENT)], ("mock.resources.NAME.seed_items",)),
     ],
 )
 def test_an_invalid_setting_exits_2_with_the_reason(
-    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    capsys: pytest.CaptureFixture[str], args: list[str], messages: tuple[str, ...]
 ) -> None:
     assert main(["mock", "--port", "0", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("harness mock: ")
-    assert message in err
-    assert "greater than 0" in err
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--products", "-1"], "--products must be from 0 to 10000"),
-        (["--products", "10001"], "--products must be from 0 to 10000"),
-        (["--products", "5", "--spec", str(BOOKS_DOCUMENT)], "mock.resources.NAME.seed_items"),
-    ],
-)
-def test_products_out_of_range_or_beside_a_document_exit_2(
-    capsys: pytest.CaptureFixture[str], args: list[str], message: str
-) -> None:
-    assert main(["mock", "--port", "0", *args]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("harness mock: ")
-    assert message in err
+    for message in messages:
+        assert message in err
 
 
 def test_a_subcommand_is_required(capsys: pytest.CaptureFixture[str]) -> None:

@@ -103,6 +103,14 @@ def test_elide_bytes_hides_quoted_request_bytes() -> None:
     assert "s3cr3t" not in mitm_internals.elide_bytes("cut: b'" + "s3cr3t" * 1000)
 
 
+def _in_a_fresh_process(probe: str) -> list[str]:
+    """The words `probe` prints, run in a new interpreter (what it imports is its own)."""
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    return found.stdout.split()
+
+
 def test_the_mock_imports_only_the_mitmproxy_addons_it_uses() -> None:
     """mocks/mitm_lazy_addons.py: the mock's import leaves mitmproxy's other addons (and
     flask, ldap3) unimported, and the package still gives mitmproxy's tools all of them."""
@@ -115,11 +123,8 @@ def test_the_mock_imports_only_the_mitmproxy_addons_it_uses() -> None:
         "names = sorted(type(a).__name__ for a in mitmproxy.addons.default_addons())\n"
         "print(len(lean), len(names), 'flask' in sys.modules, 'Onboarding' in names)\n"
     )
-    found = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
-    )
-    lean, count, flask_after, onboarding = found.stdout.split()
-    assert lean == "0", found.stdout
+    lean, count, flask_after, onboarding = _in_a_fresh_process(probe)
+    assert lean == "0"
     assert int(count) > 20
     assert (flask_after, onboarding) == ("True", "True")
 
@@ -141,7 +146,4 @@ def test_a_sole_master_keeps_mitmproxys_context_and_shares_it_when_joined() -> N
         "    mitm_internals.release_master()\n"
         "asyncio.run(main())\n"
     )
-    found = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert found.stdout.split() == ["True", "True", "True"], found.stdout + found.stderr
+    assert _in_a_fresh_process(probe) == ["True", "True", "True"]
