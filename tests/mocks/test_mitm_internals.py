@@ -5,17 +5,27 @@ test_protocol_limits.py, test_abandoned_memory.py and test_tls_option.py."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
 import subprocess
 import sys
+from typing import Any
 
 import h11._readers
 import h11._receivebuffer
 import mitmproxy.version
+import pytest
+from mitmproxy import exceptions as mitmproxy_exceptions
+from mitmproxy import options, optmanager
+from mitmproxy.addonmanager import AddonManager
 from mitmproxy.addons import proxyserver
-from mitmproxy.proxy import commands, events, layer, server, utils
+from mitmproxy.master import Master
+from mitmproxy.proxy import commands, events, layer, mode_servers, server, server_hooks, utils
 from mitmproxy.proxy.layers import ClientTLSLayer, http
+from mitmproxy.proxy.layers.http import _hooks as http_hooks
 from mitmproxy.proxy.layers.http import _http1
+from mitmproxy.test import tflow
 
 from mocks import limits, mitm_internals
 from mocks.server import MockServer
@@ -147,3 +157,144 @@ def test_a_sole_master_keeps_mitmproxys_context_and_shares_it_when_joined() -> N
         "asyncio.run(main())\n"
     )
     assert _in_a_fresh_process(probe) == ["True", "True", "True"]
+
+
+# --- hook dispatch from a plan ---------------------------------------------------------------
+
+
+class _Recorder:
+    """An addon that writes down the hooks it sees, in one shared log."""
+
+    def __init__(self, name: str, calls: list[str], hooks: tuple[str, ...]) -> None:
+        self.name = name
+        for hook in hooks:
+            setattr(self, hook, self._recording(hook, calls))
+
+    def _recording(self, hook: str, calls: list[str]) -> Any:
+        def record(*args: Any) -> None:
+            calls.append(f"{self.name}.{hook}")
+            if hook == "response" and self.name == "failing":
+                raise ValueError("an addon's bug")
+            if hook == "error" and self.name == "halting":
+                raise mitmproxy_exceptions.AddonHalt()
+
+        return record
+
+
+class _Parent:
+    """An addon with sub-addons, which mitmproxy dispatches to after the parent."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+        self.addons = [
+            _Recorder("child", calls, ("request", "response")),
+            _Recorder("failing", calls, ("response",)),
+            _Recorder("after-failing", calls, ("response",)),
+        ]
+
+    async def request(self, flow: Any) -> None:
+        await asyncio.sleep(0)
+        self.calls.append("parent.request (async)")
+
+
+def _dispatched(planned: bool) -> tuple[list[str], list[str]]:
+    """The hook calls a chain sees for one flow's lifecycle, and the errors logged."""
+    calls: list[str] = []
+
+    async def main() -> list[str]:
+        master = mitm_internals.new_master(options.Options())  # ctx stays the mocks'
+        if planned:
+            mitm_internals.plan_hook_dispatch(master)
+        master.addons.add(
+            _Recorder("first", calls, ("requestheaders", "request", "update")),
+            _Parent(calls),
+            _Recorder("halting", calls, ("error", "response")),
+            _Recorder("last", calls, ("request", "response", "error", "client_connected")),
+        )
+        flow = tflow.tflow()
+        lifecycle = (
+            server_hooks.ClientConnectedHook(flow.client_conn),
+            http_hooks.HttpRequestHeadersHook(flow),
+            http_hooks.HttpRequestHook(flow),
+            http_hooks.HttpResponseHook(flow),
+            http_hooks.HttpErrorHook(flow),  # halted after `halting`
+        )
+        for hook in lifecycle:
+            calls.append(f"-- {hook.name}")
+            await master.addons.handle_lifecycle(hook)
+        master.addons.add(_Recorder("added", calls, ("request",)))  # a plan made stale
+        calls.append("-- request")
+        await master.addons.handle_lifecycle(http_hooks.HttpRequestHook(flow))
+        master.addons.remove(master.addons.get("added"))
+        calls.append("-- request")
+        await master.addons.handle_lifecycle(http_hooks.HttpRequestHook(flow))
+        mitm_internals.forget_log_handler(master)
+        return calls
+
+    errors: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: errors.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("mitmproxy.addonmanager").addHandler(handler)
+    try:
+        asyncio.run(main())
+    finally:
+        logging.getLogger("mitmproxy.addonmanager").removeHandler(handler)
+        mitm_internals.release_master()
+    return calls, errors
+
+
+def test_planned_dispatch_calls_what_mitmproxys_own_dispatch_calls() -> None:
+    """The same calls in the same order: sub-addons after their parent, an async hook
+    awaited before the next addon, an addon's exception logged by mitmproxy and the
+    next chain member still called, AddonHalt ending the hook, the update hook after a
+    flow's hooks, a plan remade when the chain changes."""
+    unplanned, unplanned_errors = _dispatched(planned=False)
+    planned, planned_errors = _dispatched(planned=True)
+    assert planned == unplanned
+    assert planned_errors == unplanned_errors == ["Addon error: an addon's bug"]
+    # The chain did what the cases above need (so a vacuous match cannot pass).
+    response = planned[planned.index("-- response") : planned.index("-- error")]
+    assert response == [
+        "-- response",
+        "child.response",
+        "failing.response",  # raised: its parent's other children are skipped...
+        "halting.response",  # ...and the next chain member runs
+        "last.response",
+        "first.update",
+    ]
+    assert planned[planned.index("-- error") :].count("last.error") == 0
+    assert planned.count("added.request") == 1
+    assert "parent.request (async)" in planned
+
+
+def test_the_dispatch_plan_still_fits_mitmproxys_addon_manager() -> None:
+    # The connection handler and the master reach addons only through these two.
+    handle_hook = inspect.getsource(mode_servers.ProxyConnectionHandler.handle_hook)
+    assert "self.master.addons.handle_lifecycle(hook)" in handle_hook
+    assert "self.addons.handle_lifecycle(" in inspect.getsource(Master)
+    manager = inspect.getsource(AddonManager)
+    assert "def _iter_hooks(self, addon, event" in manager
+    assert "hooks.UpdateHook([message])" in inspect.getsource(AddonManager.handle_lifecycle)
+    # The chain changes only through these, which the plan follows.
+    for name in ("register", "add", "remove", "clear"):
+        assert "self.chain" in inspect.getsource(getattr(AddonManager, name)) or name == "register"
+
+
+def test_a_running_mock_dispatches_from_a_plan() -> None:
+    with MockServer() as mock:
+        assert type(mock._master.addons).__name__ == "_PlannedAddons"
+
+
+def test_option_reads_copy_only_what_a_caller_could_change() -> None:
+    opts = options.Options()
+    mitm_internals.install_scalar_option_reads()
+    opts.update(listen_port=8123, mode=["reverse:http://127.0.0.1:9"])
+    assert opts.listen_port == 8123
+    assert opts.listen_host == ""
+    modes = opts.mode
+    modes.append("regular")  # a copy: the option is unchanged
+    assert opts.mode == ["reverse:http://127.0.0.1:9"]
+    assert opts.mode is not opts.mode
+    with pytest.raises(TypeError):
+        opts.update(listen_port="not a port")  # still type-checked on the way in
+    assert {"value", "_default"} <= set(optmanager._Option.__slots__)
