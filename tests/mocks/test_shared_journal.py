@@ -18,7 +18,7 @@ from mocks.fault_engine import RuleSet
 from mocks.fault_rules import FaultRule
 from mocks.journal import Journal, JournalEntry
 from mocks.notes import note
-from mocks.shared_journal import SharedJournal
+from mocks.shared_journal import EVICT_EVERY, SharedJournal
 from mocks.shared_state import share_state
 from mocks.sqlite_store import SqliteStateStore
 from mocks.state import MockState
@@ -31,21 +31,37 @@ from mocks.state import MockState
     after_clear=st.none() | st.integers(min_value=0, max_value=150),
     since=st.integers(min_value=0, max_value=300),
     limit=st.none() | st.integers(min_value=0, max_value=20),
+    batch=st.integers(min_value=1, max_value=70),
 )
 def test_the_shared_journal_answers_as_the_ring_does(
-    capacity: int, before_clear: int, after_clear: int | None, since: int, limit: int | None
+    capacity: int,
+    before_clear: int,
+    after_clear: int | None,
+    since: int,
+    limit: int | None,
+    batch: int,
 ) -> None:
+    """Recorded one at a time into the ring and in group commits of `batch` flows
+    into the store (a batch may cross an eviction or the capacity)."""
     flow = tflow.tflow(resp=True)
+
+    async def record_in_batches(journal: SharedJournal, count: int) -> None:
+        for start in range(0, count, batch):
+            waits = [journal.record_soon(flow) for _ in range(min(batch, count - start))]
+            await asyncio.gather(*[w for w in waits if w is not None])
+
     with tempfile.TemporaryDirectory() as folder:
         store = SqliteStateStore(Path(folder) / "s.db", durable=False)
         ring, shared = Journal(capacity), SharedJournal(store, capacity)
-        for journal in (ring, shared):
-            for _ in range(before_clear):
-                journal.record(flow)
-            if after_clear is not None:
-                journal.clear()
-                for _ in range(after_clear):
-                    journal.record(flow)
+        for _ in range(before_clear):
+            ring.record(flow)
+        asyncio.run(record_in_batches(shared, before_clear))
+        if after_clear is not None:
+            ring.clear()
+            shared.clear()
+            for _ in range(after_clear):
+                ring.record(flow)
+            asyncio.run(record_in_batches(shared, after_clear))
         (ring_entries, ring_missed), (entries, missed) = (
             ring.since(since, limit),
             shared.since(since, limit),
@@ -56,6 +72,8 @@ def test_the_shared_journal_answers_as_the_ring_does(
             e.to_json() | {"duration_ms": 0} for e in ring_entries
         ]
         assert (shared.last_seq, shared.counters) == (ring.last_seq, ring.counters)
+        rows = store.read_one("SELECT COUNT(*) FROM journal")
+        assert rows <= capacity + EVICT_EVERY + batch  # the ring's rows are dropped
         store.close()
 
 
@@ -67,6 +85,28 @@ def test_an_entry_from_before_a_reset_is_not_kept(tmp_path: Path) -> None:
     store.next_epoch()  # another worker reset the mock while this flow ran
     assert journal.record(flow) is None
     assert journal.last_seq == 1
+
+
+def test_a_batch_keeps_the_entries_begun_after_a_reset_and_counts_each(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "s.db")
+    journal = SharedJournal(store)
+    stale, fresh = tflow.tflow(resp=True), [tflow.tflow(resp=True) for _ in range(3)]
+    fresh[1].response.status_code = 503  # type: ignore[union-attr]
+
+    async def answer_all() -> None:
+        waits = [journal.record_soon(stale)]  # began before the reset below
+        store.next_epoch()  # another worker reset the mock
+        for flow in fresh:
+            note(flow).epoch = store.epoch()
+            waits.append(journal.record_soon(flow))
+        await asyncio.gather(*[w for w in waits if w is not None])
+
+    asyncio.run(answer_all())
+    entries, _ = journal.since(0)
+    assert [e.status for e in entries] == [200, 503, 200]
+    assert [e.seq for e in entries] == [1, 2, 3]
+    assert journal.counters["requests"] == 3
+    assert (journal.counters["status_5xx"], journal.counters["status_2xx"]) == (1, 2)
 
 
 def test_a_reset_keeps_what_another_worker_journals_and_adds_while_it_runs(
