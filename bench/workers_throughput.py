@@ -70,10 +70,15 @@ class Measured:
     generator: str
     result: LoadResult
     cpu_s: float
+    load_cpu_s: float = 0.0  # the load generator's (this process and what it ran)
 
     @property
     def cpu_us_per_request(self) -> float:
         return self.cpu_s / self.result.responses * 1e6 if self.result.responses else 0.0
+
+    @property
+    def load_cpu_us_per_request(self) -> float:
+        return self.load_cpu_s / self.result.responses * 1e6 if self.result.responses else 0.0
 
 
 def all_targets(state_dir: Path) -> list[Target]:
@@ -159,6 +164,33 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total * _TICK_S
 
 
+def generator_cpu_seconds() -> float:
+    """CPU time of this process (the built-in generator) and its finished children (wrk)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def scaling_summary(one: Measured, two: Measured, workers: int = 2) -> str:
+    """The rate ratio, and what CPU per request says beside it: `workers` cores of
+    their own would give workers x (one's CPU per request / theirs); on a machine of
+    `workers` cores shared with the load generator, they can reach at most
+    workers / (their CPU + the generator's, per request)."""
+    ratio = two.result.rate / one.result.rate
+    met = "met" if ratio >= TARGET_RATIO else "NOT met"
+    line = f"{workers} workers / 1 worker = {ratio:.2f}x (target >= {TARGET_RATIO}x): {met}"
+    if not (one.cpu_us_per_request and two.cpu_us_per_request):
+        return line
+    own = workers * one.cpu_us_per_request / two.cpu_us_per_request
+    per_request = two.cpu_us_per_request + two.load_cpu_us_per_request
+    ceiling = workers * 1e6 / per_request / one.result.rate
+    return (
+        f"{line}\n  by CPU per request: {workers} x {one.cpu_us_per_request:.0f}/"
+        f"{two.cpu_us_per_request:.0f} us = {own:.2f}x on {workers} cores of their own; "
+        f"here the load generator ({two.load_cpu_us_per_request:.0f} us/req) shares "
+        f"them: at most {ceiling:.2f}x"
+    )
+
+
 def run_rounds(
     targets: list[Target],
     running: dict[str, Running],
@@ -170,13 +202,14 @@ def run_rounds(
     for t in targets:
         print(f"  warm-up {t.label}", flush=True)
         run_builtin(replace(specs[t.key], duration_s=args.warmup))
-    parts: dict[tuple[str, str], list[tuple[LoadResult, float]]] = {}
+    parts: dict[tuple[str, str], list[tuple[LoadResult, float, float]]] = {}
     for n, t in interleaved(targets, args.rounds):
         for generator in generators:
-            before = cpu_seconds(pids[t.key])
+            before, load_before = cpu_seconds(pids[t.key]), generator_cpu_seconds()
             result = measure(specs[t.key], generator)
             used = cpu_seconds(pids[t.key]) - before
-            parts.setdefault((t.key, generator), []).append((result, used))
+            load_used = generator_cpu_seconds() - load_before
+            parts.setdefault((t.key, generator), []).append((result, used, load_used))
             print(
                 f"  round {n + 1}/{args.rounds}  {t.label:<28} {generator:<8} "
                 f"{result.rate:8.0f} req/s",
@@ -186,8 +219,9 @@ def run_rounds(
         Measured(
             t,
             g,
-            combine([r for r, _ in parts[t.key, g]]),
-            sum(c for _, c in parts[t.key, g]),
+            combine([r for r, _, _ in parts[t.key, g]]),
+            sum(c for _, c, _ in parts[t.key, g]),
+            sum(c for _, _, c in parts[t.key, g]),
         )
         for t in targets
         for g in generators
@@ -279,9 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         two = [r for r in group if r.target.key in TWO]
         one = next((r for r in group if r.target.key == base), None)
         if two and one and one.result.rate:
-            ratio = two[0].result.rate / one.result.rate
-            met = "met" if ratio >= TARGET_RATIO else "NOT met"
-            print(f"2 workers / 1 worker = {ratio:.2f}x (target >= {TARGET_RATIO}x): {met}")
+            print(scaling_summary(one, two[0]))
         print()
     print(f"load average after: {after} (other engineers' tests share this machine)")
     results = [
@@ -294,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "p99_ms": r.result.p99_ms,
             "errors": r.result.errors,
             "cpu_us_per_request": r.cpu_us_per_request,
+            "load_generator_cpu_us_per_request": r.load_cpu_us_per_request,
         }
         for r in rows
     ]
