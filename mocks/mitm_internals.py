@@ -179,9 +179,12 @@ class _PlannedAddons(AddonManager):
     def _plan(self, event: hooks.Hook) -> tuple[tuple[Callable[..., Any], ...], ...]:
         plan = self._plans.get(event.name)
         if plan is None:
-            members = ((f for _, f in self._iter_hooks(a, event)) for a in self.chain)
-            plan = tuple(funcs for m in members if (funcs := tuple(m)))
-            self._plans[event.name] = plan
+            found = []
+            for addon in self.chain:
+                with safecall():  # a hook name on something not callable: reported, left out
+                    if funcs := tuple(f for _, f in self._iter_hooks(addon, event)):
+                        found.append(funcs)
+            plan = self._plans[event.name] = tuple(found)
         return plan
 
     async def trigger_event(self, event: hooks.Hook) -> None:

@@ -267,6 +267,29 @@ def test_planned_dispatch_calls_what_mitmproxys_own_dispatch_calls() -> None:
     assert "parent.request (async)" in planned
 
 
+def test_an_addon_whose_hook_is_not_callable_is_reported_and_the_others_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+
+    class Broken:
+        request = "not a method"
+
+    async def main() -> None:
+        master = mitm_internals.new_master(options.Options())
+        mitm_internals.plan_hook_dispatch(master)
+        master.addons.add(Broken(), _Recorder("last", calls, ("request",)))
+        await master.addons.handle_lifecycle(http_hooks.HttpRequestHook(tflow.tflow()))
+        mitm_internals.forget_log_handler(master)
+
+    try:
+        asyncio.run(main())
+    finally:
+        mitm_internals.release_master()
+    assert calls == ["last.request"]
+    assert "not callable" in caplog.text
+
+
 def test_the_dispatch_plan_still_fits_mitmproxys_addon_manager() -> None:
     # The connection handler and the master reach addons only through these two.
     handle_hook = inspect.getsource(mode_servers.ProxyConnectionHandler.handle_hook)
