@@ -6,7 +6,13 @@ keep-alive connections in a closed loop, for:
 - 1 worker under python -O, state in memory (the plain `harness mock`);
 - 1 worker under python -O, state in the SQLite store (`--state FILE`): what
   sharing costs a worker (the journal row, the token and epoch reads);
-- 2 workers (`--workers 2`, -O, one SQLite store), on both CPUs.
+- 2 workers (`--workers 2`, -O, one SQLite store), on both CPUs;
+- beside them, on the first CPU: the bare mitmproxy addon (bench/bare_addon.py,
+  plain and -O: the ceiling of a mock made of mitmproxy addons), and WireMock
+  (a stub answering the same read with the same bytes) when it is installed
+  (`python -m bench.references install`).
+Each row also gives the target's resident memory (all its processes) after
+its rounds.
 
 Why: the issue's target, N workers on N cores at >= 0.85 x N one worker's
 rate (2 cores: >= 1.7x). CPU per request (all the target's processes, from
@@ -21,16 +27,14 @@ A second table does the same for a document-served mock (`--config`, the
 books document with its item read secured: `GET /api/books/1`, items in the
 shared store with 2 workers or SQLite state), and beside it Prism (the
 reference spec mock, stateless, pinned to one CPU as one worker is) when
-`prism` is on PATH or `--prism` names it (`npm install @stoplight/prism-cli`
-in a scratch folder; its `node_modules/.bin/prism`).
+Prism is installed (`python -m bench.references install`, `prism` on PATH, or
+`--prism PATH`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -41,6 +45,7 @@ from typing import Any
 import httpx
 
 from bench import options
+from bench.bare_addon import BODY
 from bench.loadgen import (
     LoadResult,
     LoadSpec,
@@ -51,16 +56,30 @@ from bench.loadgen import (
     run_builtin,
 )
 from bench.mock_throughput import Target, prepare
-from bench.report import format_table, machine, rate_cells, run_context, write_json
-from bench.servers import HOST, PORT, CpuPlan, Launch, Running, mock_launch, pinned, start, stop
+from bench.mock_throughput import all_targets as throughput_targets
+from bench.references import find, missing_reason, wiremock_launch
+from bench.report import BARE, BARE_O, format_table, machine, rate_cells, run_context, write_json
+from bench.servers import (
+    HOST,
+    PORT,
+    CpuPlan,
+    Launch,
+    Running,
+    mock_launch,
+    pinned,
+    product_path,
+    start,
+    stop,
+)
 from bench.spec_mock_throughput import secured_books, spec_login
 
 ONE = "1-worker"
 SPEC_ONE = "spec-1-worker"
 PRISM = "prism"
+WIREMOCK = "wiremock"
 TWO = ("2-workers", "spec-2-workers")
 TARGET_RATIO = 1.7
-_PIDS = re.compile(r"Workers\s+\d+ processes \(pids ([\d, ]+)\)")
+JIT_WARMUP_S = 10.0  # WireMock's rate climbs for seconds while the JVM compiles
 _TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 
 
@@ -71,6 +90,7 @@ class Measured:
     result: LoadResult
     cpu_s: float
     load_cpu_s: float = 0.0  # the load generator's (this process and what it ran)
+    rss_mib: float = 0.0  # the target's processes, after its rounds
 
     @property
     def cpu_us_per_request(self) -> float:
@@ -83,7 +103,11 @@ class Measured:
 
 def all_targets(state_dir: Path) -> list[Target]:
     optimized = {"PYTHONOPTIMIZE": "1"}
+    bare = [t for t in throughput_targets() if t.key in (BARE, BARE_O)]
+    wiremock = wiremock_launch(state_dir / "wiremock", product_path("[^/]+"), BODY)
+    others = [Target(WIREMOCK, "WireMock 3.13 (stub), 1 CPU", False, wiremock)] if wiremock else []
     return [
+        *bare,
         Target(ONE, "1 worker, state in memory", True, mock_launch(env=optimized)),
         Target(
             "1-worker-sqlite",
@@ -92,6 +116,7 @@ def all_targets(state_dir: Path) -> list[Target]:
             mock_launch("--state", str(state_dir / "one.sqlite"), env=optimized),
         ),
         Target("2-workers", "2 workers, SQLite state", True, mock_launch("--workers", "2")),
+        *others,
     ]
 
 
@@ -149,10 +174,30 @@ def prepare_spec(
 
 
 def server_pids(server: Running) -> list[int]:
-    """The target's processes: the mock, or the parent and its workers."""
-    found = _PIDS.search(server.log.read_text(errors="replace"))
-    workers = [int(p) for p in found.group(1).split(", ")] if found else []
-    return [server.process.pid, *workers]
+    """The target's processes: the one started and all its descendants (a mock's
+    workers, the JVM that WireMock's Node wrapper starts)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(stat.parent.name)] = int(fields[1])
+    found = [server.process.pid]
+    for pid in found:
+        found.extend(child for child, parent in parents.items() if parent == pid)
+    return found
+
+
+def rss_mib(pids: Sequence[int]) -> float:
+    """Resident memory of these processes (Linux /proc), MiB."""
+    total_kib = 0
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status").read_text()
+        total_kib += next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
+    return total_kib / 1024
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
@@ -181,8 +226,9 @@ def scaling_summary(one: Measured, two: Measured, workers: int = 2) -> str:
     if not (one.cpu_us_per_request and two.cpu_us_per_request):
         return line
     own = workers * one.cpu_us_per_request / two.cpu_us_per_request
-    per_request = two.cpu_us_per_request + two.load_cpu_us_per_request
-    ceiling = workers * 1e6 / per_request / one.result.rate
+    ceiling = workers * one.cpu_us_per_request / (
+        two.cpu_us_per_request + two.load_cpu_us_per_request
+    )
     return (
         f"{line}\n  by CPU per request: {workers} x {one.cpu_us_per_request:.0f}/"
         f"{two.cpu_us_per_request:.0f} us = {own:.2f}x on {workers} cores of their own; "
@@ -201,7 +247,8 @@ def run_rounds(
     pids = {t.key: server_pids(running[t.key]) for t in targets}
     for t in targets:
         print(f"  warm-up {t.label}", flush=True)
-        run_builtin(replace(specs[t.key], duration_s=args.warmup))
+        warmup = max(args.warmup, JIT_WARMUP_S) if t.key == WIREMOCK else args.warmup
+        run_builtin(replace(specs[t.key], duration_s=warmup))
     parts: dict[tuple[str, str], list[tuple[LoadResult, float, float]]] = {}
     for n, t in interleaved(targets, args.rounds):
         for generator in generators:
@@ -222,6 +269,7 @@ def run_rounds(
             combine([r for r, _, _ in parts[t.key, g]]),
             sum(c for _, c, _ in parts[t.key, g]),
             sum(c for _, _, c in parts[t.key, g]),
+            rss_mib(pids[t.key]),
         )
         for t in targets
         for g in generators
@@ -234,10 +282,10 @@ def table(rows: list[Measured], base: str = ONE) -> str:
     for row in rows:
         rate = one.get(row.generator)
         ratio = f"{row.result.rate / rate:.2f}x" if rate else "-"
-        cpu = f"{row.cpu_us_per_request:.0f}"
-        lines.append([row.target.label, row.generator, *rate_cells(row.result), cpu, ratio])
+        cpu, rss = f"{row.cpu_us_per_request:.0f}", f"{row.rss_mib:.0f}"
+        lines.append([row.target.label, row.generator, *rate_cells(row.result), cpu, rss, ratio])
     header = ["target", "generator", "requests/s", "p50 ms", "p99 ms", "errors"]
-    return format_table([*header, "CPU us/req", "x 1 worker"], lines)
+    return format_table([*header, "CPU us/req", "RSS MiB", "x 1 worker"], lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,12 +328,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     groups: list[tuple[list[Target], Any, str]] = [(targets, prepare, ONE)]
     if not args.no_spec:
         config = secured_books(args.json.parent / "workers_books")
-        prism = args.prism or shutil.which("prism")
+        prism = args.prism or find("prism")
         groups.append((spec_targets(logs, config, prism), prepare_spec, SPEC_ONE))
     info = machine()
     both = plan.server | plan.load if plan.server and plan.load else None
     print(f"load generator: {', '.join(generators)}; {plan.describe()}")
     print("one worker on the servers' CPU; two workers on both CPUs (sharing one with the load)")
+    for name in ("wiremock", *(() if args.prism else ("prism",))):
+        if reason := missing_reason(name):
+            print(f"{name}: {reason}; left out")
     print(f"load average before: {_load_average()}")
     running: dict[str, Running] = {}
     tables: list[tuple[list[Measured], str]] = []
@@ -327,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "errors": r.result.errors,
             "cpu_us_per_request": r.cpu_us_per_request,
             "load_generator_cpu_us_per_request": r.load_cpu_us_per_request,
+            "rss_mib": r.rss_mib,
         }
         for r in rows
     ]

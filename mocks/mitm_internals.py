@@ -216,8 +216,10 @@ class _PlannedAddons(AddonManager):
                 await self.trigger_event(hooks.UpdateHook([message]))
 
     def register(self, addon: Any) -> Any:
-        self._plans.clear()
-        return super().register(addon)
+        try:
+            return super().register(addon)
+        finally:
+            self._plans.clear()
 
     def add(self, *addons: Any) -> None:
         super().add(*addons)
