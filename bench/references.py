@@ -42,6 +42,8 @@ def missing_reason(name: str) -> str | None:
         return f"not installed (python -m bench.references install, or {name} on PATH)"
     if name == "wiremock" and shutil.which("java") is None:
         return "needs a Java runtime (11 or later) on PATH"
+    if name == "wiremock" and wiremock_jar() is None:
+        return "its standalone JAR is not beside it (npm's wiremock package)"
     return None
 
 
@@ -49,8 +51,9 @@ def wiremock_launch(root: Path, url_pattern: str, body: bytes) -> Launch | None:
     """WireMock answering GET `url_pattern` with a bearer token by `body` (JSON), from a
     stub written under `root`; None if WireMock cannot run here. No request journal:
     WireMock would keep every request in memory."""
-    wiremock = find("wiremock")
-    if wiremock is None or missing_reason("wiremock") is not None:
+    jar = wiremock_jar()
+    java = shutil.which("java")
+    if jar is None or java is None:
         return None
     mappings = root / "mappings"
     mappings.mkdir(parents=True, exist_ok=True)
@@ -68,8 +71,18 @@ def wiremock_launch(root: Path, url_pattern: str, body: bytes) -> Launch | None:
         },
     }
     (mappings / "read.json").write_text(json.dumps(stub))
-    argv = (wiremock, "--bind-address", HOST, "--port", PORT, "--root-dir", str(root))
-    return Launch((*argv, "--disable-banner", "--no-request-journal"))
+    argv = (java, "-jar", str(jar), "--bind-address", HOST, "--port", PORT)
+    return Launch((*argv, "--root-dir", str(root), "--disable-banner", "--no-request-journal"))
+
+
+def wiremock_jar() -> Path | None:
+    """The standalone JAR inside npm's `wiremock` package: run by java itself, so that
+    stopping the server stops the JVM (the package's Node wrapper would leave it)."""
+    wiremock = find("wiremock")
+    if wiremock is None:
+        return None
+    package = Path(wiremock).resolve().parent  # .bin/wiremock -> the package's index.js
+    return next(iter(sorted(package.glob("build/wiremock-standalone-*.jar"))), None)
 
 
 def install() -> int:

@@ -36,7 +36,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import h11._receivebuffer  # mitmproxy's HTTP/1 layers buffer with it
@@ -234,9 +234,22 @@ class _PlannedAddons(AddonManager):
         self._plans.clear()
 
 
+_HOOK_FIELDS: dict[type[hooks.Hook], tuple[str, ...]] = {}
+
+
+def _hook_args(hook: hooks.Hook) -> list[Any]:
+    """`Hook.args` without walking the dataclass's fields on every call (eight a request)."""
+    names = _HOOK_FIELDS.get(type(hook))
+    if names is None:
+        names = _HOOK_FIELDS[type(hook)] = tuple(f.name for f in fields(hook))  # type: ignore[arg-type]
+    return [getattr(hook, name) for name in names]
+
+
 def plan_hook_dispatch(master: Master) -> None:
     """Dispatch `master`'s hooks from plans (see _PlannedAddons); its addons, already
-    added or added later, must not replace their hook methods or sub-addons."""
+    added or added later, must not replace their hook methods or sub-addons. Every
+    hook's `args()` in this process then reads its field names once per hook class."""
+    setattr(hooks.Hook, "args", _hook_args)  # noqa: B010 (mypy: no method-assign)
     addons = master.addons
     if type(addons) is not AddonManager:
         raise TypeError(f"expected mitmproxy's AddonManager, got {type(addons).__name__}")

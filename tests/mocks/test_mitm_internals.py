@@ -10,6 +10,7 @@ import inspect
 import logging
 import subprocess
 import sys
+from dataclasses import fields
 from typing import Any
 
 import h11._readers
@@ -17,6 +18,7 @@ import h11._receivebuffer
 import mitmproxy.version
 import pytest
 from mitmproxy import exceptions as mitmproxy_exceptions
+from mitmproxy import hooks as mitm_hooks
 from mitmproxy import options, optmanager
 from mitmproxy.addonmanager import AddonManager
 from mitmproxy.addons import proxyserver
@@ -298,6 +300,14 @@ def test_the_dispatch_plan_still_fits_mitmproxys_addon_manager() -> None:
     manager = inspect.getsource(AddonManager)
     assert "def _iter_hooks(self, addon, event" in manager
     assert "hooks.UpdateHook([message])" in inspect.getsource(AddonManager.handle_lifecycle)
+    # Hook arguments: the fields of the hook's dataclass, in order (what _hook_args reads).
+    assert "for field in fields(self):" in _method_source(inspect.getsource(mitm_hooks), "args")
+    flow = tflow.tflow()
+    for hook in (
+        http_hooks.HttpRequestHook(flow),
+        server_hooks.ClientConnectedHook(flow.client_conn),
+    ):
+        assert mitm_internals._hook_args(hook) == [getattr(hook, f.name) for f in fields(hook)]
     # The chain changes only through these, which the plan follows.
     for name in ("register", "add", "remove", "clear"):
         assert "self.chain" in inspect.getsource(getattr(AddonManager, name)) or name == "register"
