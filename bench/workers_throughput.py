@@ -226,8 +226,8 @@ def scaling_summary(one: Measured, two: Measured, workers: int = 2) -> str:
     if not (one.cpu_us_per_request and two.cpu_us_per_request):
         return line
     own = workers * one.cpu_us_per_request / two.cpu_us_per_request
-    ceiling = workers * one.cpu_us_per_request / (
-        two.cpu_us_per_request + two.load_cpu_us_per_request
+    ceiling = (
+        workers * one.cpu_us_per_request / (two.cpu_us_per_request + two.load_cpu_us_per_request)
     )
     return (
         f"{line}\n  by CPU per request: {workers} x {one.cpu_us_per_request:.0f}/"
