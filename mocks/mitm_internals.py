@@ -20,7 +20,8 @@
   mocks/__init__.py).
 - Hook dispatch (`plan_hook_dispatch`): mitmproxy walks every addon of the
   chain, and its sub-addons, for every hook (eight a request), whether it
-  implements the hook or not; the lean master dispatches from a plan instead.
+  implements the hook or not; the lean master dispatches from a plan instead,
+  and a hook's arguments come from field names kept per hook class.
 - Option reads (`install_scalar_option_reads`): mitmproxy deep-copies an
   option's value twice on every read, about ten reads a request; a scalar is
   returned as it is.
