@@ -20,11 +20,11 @@
   mocks/__init__.py).
 - Hook dispatch (`plan_hook_dispatch`): mitmproxy walks every addon of the
   chain, and its sub-addons, for every hook (eight a request), whether it
-  implements the hook or not; the lean master dispatches from a plan instead,
-  and a hook's arguments come from field names kept per hook class.
-- Option reads (`install_scalar_option_reads`): mitmproxy deep-copies an
-  option's value twice on every read, about ten reads a request; a scalar is
-  returned as it is.
+  implements the hook or not; the lean master dispatches from a plan instead.
+- Reads (`install_cheaper_reads`, process-wide): mitmproxy deep-copies an
+  option's value twice on every read (about ten a request) and walks a hook's
+  dataclass fields for its arguments (eight a request); a scalar option is
+  returned as it is, a hook's field names are kept per hook class.
 """
 
 from __future__ import annotations
@@ -235,22 +235,9 @@ class _PlannedAddons(AddonManager):
         self._plans.clear()
 
 
-_HOOK_FIELDS: dict[type[hooks.Hook], tuple[str, ...]] = {}
-
-
-def _hook_args(hook: hooks.Hook) -> list[Any]:
-    """`Hook.args` without walking the dataclass's fields on every call (eight a request)."""
-    names = _HOOK_FIELDS.get(type(hook))
-    if names is None:
-        names = _HOOK_FIELDS[type(hook)] = tuple(f.name for f in fields(hook))  # type: ignore[arg-type]
-    return [getattr(hook, name) for name in names]
-
-
 def plan_hook_dispatch(master: Master) -> None:
     """Dispatch `master`'s hooks from plans (see _PlannedAddons); its addons, already
-    added or added later, must not replace their hook methods or sub-addons. Every
-    hook's `args()` in this process then reads its field names once per hook class."""
-    setattr(hooks.Hook, "args", _hook_args)  # noqa: B010 (mypy: no method-assign)
+    added or added later, must not replace their hook methods or sub-addons."""
     addons = master.addons
     if type(addons) is not AddonManager:
         raise TypeError(f"expected mitmproxy's AddonManager, got {type(addons).__name__}")
@@ -258,7 +245,7 @@ def plan_hook_dispatch(master: Master) -> None:
     addons.__class__ = _PlannedAddons
 
 
-# --- option reads ----------------------------------------------------------------------------
+# --- option and hook-argument reads ---------------------------------------------------------
 #
 # `options.name` returns `copy.deepcopy(copy.deepcopy(default))` or `deepcopy(value)`, so
 # that a caller cannot change an option by mutating what it read. A scalar cannot be
@@ -274,10 +261,23 @@ def _current(option: Any) -> Any:
     return value if type(value) in _SCALARS else copy.deepcopy(value)
 
 
-def install_scalar_option_reads() -> None:
-    """Read scalar options without copying them, in every master of this process
-    (idempotent; what a read returns is unchanged)."""
+_HOOK_FIELDS: dict[type[hooks.Hook], tuple[str, ...]] = {}
+
+
+def _hook_args(hook: hooks.Hook) -> list[Any]:
+    """`Hook.args` without walking the dataclass's fields on every call (eight a request)."""
+    names = _HOOK_FIELDS.get(type(hook))
+    if names is None:
+        names = _HOOK_FIELDS[type(hook)] = tuple(f.name for f in fields(hook))  # type: ignore[arg-type]
+    return [getattr(hook, name) for name in names]
+
+
+def install_cheaper_reads() -> None:
+    """Read scalar options without copying them, and hook arguments without walking the
+    hook's dataclass fields, in every master of this process (idempotent; what a read
+    returns is unchanged)."""
     setattr(optmanager._Option, "current", _current)  # noqa: B010 (mypy: method-assign)
+    setattr(hooks.Hook, "args", _hook_args)  # noqa: B010
 
 
 # --- the HTTP/1 server: limits, timeouts, problem pages, released buffers -----------------

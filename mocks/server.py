@@ -214,7 +214,7 @@ async def serve(
     try:
         if master.addons.get("proxyserver") is None:  # the lean master
             mitm_internals.plan_hook_dispatch(master)  # its addons keep their hooks
-            mitm_internals.install_scalar_option_reads()
+            mitm_internals.install_cheaper_reads()
             master.addons.add(*mitmproxy_addons(), startup_errors)
         master.addons.add(
             *mock_addons(

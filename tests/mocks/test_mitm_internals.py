@@ -320,7 +320,7 @@ def test_a_running_mock_dispatches_from_a_plan() -> None:
 
 def test_option_reads_copy_only_what_a_caller_could_change() -> None:
     opts = options.Options()
-    mitm_internals.install_scalar_option_reads()
+    mitm_internals.install_cheaper_reads()
     opts.update(listen_port=8123, mode=["reverse:http://127.0.0.1:9"])
     assert opts.listen_port == 8123
     assert opts.listen_host == ""
@@ -331,3 +331,5 @@ def test_option_reads_copy_only_what_a_caller_could_change() -> None:
     with pytest.raises(TypeError):
         opts.update(listen_port="not a port")  # still type-checked on the way in
     assert {"value", "_default"} <= set(optmanager._Option.__slots__)
+    flow = tflow.tflow()
+    assert http_hooks.HttpRequestHook(flow).args() == [flow]  # installed with the reads
